@@ -1,0 +1,8 @@
+# libskipgpt_cpu: the CPU kernels (native/cpu) and the GPU probe. Built everywhere.
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+file(GLOB SKIPGPT_CPU_SOURCES CONFIGURE_DEPENDS "${CMAKE_SOURCE_DIR}/native/cpu/*.cpp")
+add_library(skipgpt_cpu SHARED ${SKIPGPT_CPU_SOURCES})
+target_include_directories(skipgpt_cpu PUBLIC "${CMAKE_SOURCE_DIR}/native/include")
+# x86-64-v3 = AVX2 + FMA: every server CPU since 2013, and what the kernels are written to vectorise for.
+target_compile_options(skipgpt_cpu PRIVATE -O3 -march=x86-64-v3 -fno-math-errno -Wall -Wextra)
+target_link_libraries(skipgpt_cpu PRIVATE OpenMP::OpenMP_CXX ${CMAKE_DL_LIBS})

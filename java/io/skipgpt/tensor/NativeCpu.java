@@ -1,0 +1,57 @@
+package io.skipgpt.tensor;
+
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.annotation.Cast;
+import org.bytedeco.javacpp.annotation.Name;
+import org.bytedeco.javacpp.annotation.Platform;
+
+/**
+ * Mechanical JavaCPP binding of the CPU half of {@code native/include/skipgpt.h}; contracts and shapes are
+ * documented there. No policy here: {@link CpuBackend} decides what to call.
+ */
+@Platform(include = "skipgpt.h", link = "skipgpt_cpu")
+final class NativeCpu {
+    static {
+        Loader.load();
+    }
+
+    private NativeCpu() {}
+
+    @Name("sg_cpu_rmsnorm")
+    static native void rmsnorm(FloatPointer out, FloatPointer x, FloatPointer w, int n, int d, float eps);
+
+    @Name("sg_cpu_rope")
+    static native void rope(FloatPointer x, IntPointer pos, int n, int nHeads, int headDim, float theta,
+                            int rotateHalf);
+
+    @Name("sg_cpu_attention")
+    static native void attention(FloatPointer out, FloatPointer q, FloatPointer k, FloatPointer v, IntPointer pos,
+                                 int n, int nHeads, int nKvHeads, int headDim);
+
+    @Name("sg_cpu_swiglu")
+    static native void swiglu(FloatPointer out, FloatPointer gate, FloatPointer up, long len);
+
+    @Name("sg_cpu_softmax")
+    static native void softmax(FloatPointer x, int n, int d);
+
+    @Name("sg_cpu_embedding")
+    static native void embedding(FloatPointer out, FloatPointer table, IntPointer ids, int n, int d);
+
+    @Name("sg_cpu_gather_rows")
+    static native void gatherRows(FloatPointer out, FloatPointer src, IntPointer idx, int count, int d);
+
+    @Name("sg_cpu_scatter_add_rows")
+    static native void scatterAddRows(FloatPointer dst, FloatPointer src, IntPointer idx, int count, int d);
+
+    @Name("sg_cpu_add")
+    static native void add(FloatPointer dst, FloatPointer src, long len);
+
+    @Name("sg_cpu_cross_entropy")
+    static native void crossEntropy(FloatPointer loss, FloatPointer logits, IntPointer targets, int n, int vocab);
+
+    @Name("sg_gpu_probe")
+    static native int gpuProbe(@Cast("char*") BytePointer msg, int msgLen);
+}

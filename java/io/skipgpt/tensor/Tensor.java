@@ -1,0 +1,214 @@
+package io.skipgpt.tensor;
+
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.util.Arrays;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * A dense row-major tensor in native memory: float32 activations and weights, or int32 ids, positions and
+ * indices. A tensor either owns its memory (closed deterministically) or is a view of rows of another one.
+ * Shapes are small int arrays; the last dimension is the row length, the product of the others the row count.
+ */
+public final class Tensor implements AutoCloseable {
+    public enum DType {
+        F32(4), I32(4);
+
+        public final int bytes;
+
+        DType(int bytes) {
+            this.bytes = bytes;
+        }
+    }
+
+    private final DType dtype;
+    private final int[] shape;
+    private final long size;
+    private final Pointer data;
+    private final boolean owner;
+
+    private Tensor(DType dtype, int[] shape, Pointer data, boolean owner) {
+        this.dtype = dtype;
+        this.shape = shape.clone();
+        this.size = product(shape);
+        this.data = data;
+        this.owner = owner;
+    }
+
+    /** A zero-filled float32 tensor. */
+    public static Tensor f32(int... shape) {
+        long n = product(shape);
+        FloatPointer p = new FloatPointer(Math.max(1, n));
+        p.zero();
+        return new Tensor(DType.F32, shape, p, true);
+    }
+
+    /** A zero-filled int32 tensor. */
+    public static Tensor i32(int... shape) {
+        long n = product(shape);
+        IntPointer p = new IntPointer(Math.max(1, n));
+        p.zero();
+        return new Tensor(DType.I32, shape, p, true);
+    }
+
+    public static Tensor of(float[] values, int... shape) {
+        check(values.length == product(shape), "values.length " + values.length + " != size of " + Arrays.toString(shape));
+        Tensor t = f32(shape);
+        t.f32().put(values);
+        return t;
+    }
+
+    public static Tensor ofInts(int[] values, int... shape) {
+        check(values.length == product(shape), "values.length " + values.length + " != size of " + Arrays.toString(shape));
+        Tensor t = i32(shape);
+        t.i32().put(values);
+        return t;
+    }
+
+    public DType dtype() {
+        return dtype;
+    }
+
+    public int[] shape() {
+        return shape.clone();
+    }
+
+    public int dim(int i) {
+        return shape[i < 0 ? shape.length + i : i];
+    }
+
+    public int rank() {
+        return shape.length;
+    }
+
+    public long size() {
+        return size;
+    }
+
+    /** Row length: the last dimension. */
+    public int cols() {
+        return shape.length == 0 ? 1 : shape[shape.length - 1];
+    }
+
+    /** Number of rows: the product of all dimensions but the last. */
+    public int rows() {
+        return cols() == 0 ? 0 : (int) (size / cols());
+    }
+
+    /** The float32 data, positioned at this tensor's first element. */
+    public FloatPointer f32() {
+        check(dtype == DType.F32, "tensor is " + dtype + ", not F32");
+        return (FloatPointer) data;
+    }
+
+    /** The int32 data, positioned at this tensor's first element. */
+    public IntPointer i32() {
+        check(dtype == DType.I32, "tensor is " + dtype + ", not I32");
+        return (IntPointer) data;
+    }
+
+    /** A heap-free view of the float data for Java-side loops (reference backend, tests, sampling). */
+    public FloatBuffer floats() {
+        FloatPointer p = f32();
+        return new FloatPointer(p).limit(p.position() + size).asBuffer();
+    }
+
+    public IntBuffer ints() {
+        IntPointer p = i32();
+        return new IntPointer(p).limit(p.position() + size).asBuffer();
+    }
+
+    /**
+     * Rows {@code [from, from + count)} as a tensor sharing this one's memory, shape {@code [count, cols]}.
+     * The view is a pointer positioned at the first row: JavaCPP hands native code address + position.
+     */
+    public Tensor rows(int from, int count) {
+        int cols = cols();
+        check(from >= 0 && count >= 0 && from + count <= rows(),
+                "rows [" + from + ", " + (from + count) + ") out of " + rows());
+        long offset = (long) from * cols;
+        Pointer view = dtype == DType.F32
+                ? new FloatPointer((FloatPointer) data).position(((FloatPointer) data).position() + offset)
+                : new IntPointer((IntPointer) data).position(((IntPointer) data).position() + offset);
+        return new Tensor(dtype, new int[] {count, cols}, view, false);
+    }
+
+    /** The same memory seen with another shape of the same size. */
+    public Tensor reshape(int... newShape) {
+        check(product(newShape) == size, "cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(newShape));
+        return new Tensor(dtype, newShape, data, false);
+    }
+
+    public float get(long i) {
+        return f32().get(i);
+    }
+
+    public void set(long i, float v) {
+        f32().put(i, v);
+    }
+
+    public int getInt(long i) {
+        return i32().get(i);
+    }
+
+    public void setInt(long i, int v) {
+        i32().put(i, v);
+    }
+
+    public float[] toFloatArray() {
+        check(size <= Integer.MAX_VALUE, "tensor too large for a Java array");
+        float[] out = new float[(int) size];
+        f32().get(out);
+        return out;
+    }
+
+    public int[] toIntArray() {
+        int[] out = new int[(int) size];
+        i32().get(out);
+        return out;
+    }
+
+    public void copyFrom(float[] values) {
+        check(values.length == size, "copyFrom: " + values.length + " values into " + size);
+        f32().put(values);
+    }
+
+    public void copyFrom(Tensor other) {
+        check(other.dtype == dtype && other.size == size, "copyFrom: size or dtype mismatch");
+        Pointer.memcpy(data, other.data, size * dtype.bytes);
+    }
+
+    public void fill(float v) {
+        FloatPointer p = f32();
+        for (long i = 0; i < size; i++) p.put(i, v);
+    }
+
+    public long bytes() {
+        return size * dtype.bytes;
+    }
+
+    @Override
+    public void close() {
+        if (owner) data.close();
+    }
+
+    @Override
+    public String toString() {
+        return "Tensor" + Arrays.toString(shape) + " " + dtype;
+    }
+
+    static long product(int[] shape) {
+        long n = 1;
+        for (int s : shape) {
+            check(s >= 0, "negative dimension in " + Arrays.toString(shape));
+            n *= s;
+        }
+        return n;
+    }
+
+    private static void check(boolean ok, String message) {
+        if (!ok) throw new IllegalArgumentException(message);
+    }
+}

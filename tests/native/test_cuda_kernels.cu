@@ -1,0 +1,2 @@
+#include "skipgpt.h"
+int main() { return 77; }
