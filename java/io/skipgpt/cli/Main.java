@@ -1,7 +1,64 @@
 package io.skipgpt.cli;
 
-public final class Main {
+import io.skipgpt.io.ModelFormatException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.NoSuchFileException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The {@code skipgpt} command line. Bad input ends in one clear line and a non-zero exit, never a stack trace. */
+@Command(name = "skipgpt", mixinStandardHelpOptions = true, version = "skipgpt 0.1.0",
+        description = "SkipGPT for the JVM: run LLaMA-family models, and make them cheaper by dynamic layer skipping.",
+        subcommands = {InfoCommand.class, GenerateCommand.class, EvalCommand.class, ConvertCommand.class,
+                BenchCommand.class, CommandLine.HelpCommand.class},
+        footer = {"", "Example:",
+                "  skipgpt generate --model ../shared/data/models/stories260K/stories260K.gguf \\",
+                "      --prompt \"Once upon a time\" --max-tokens 100"})
+public final class Main implements Runnable {
+    @Option(names = "--verbose", scope = CommandLine.ScopeType.INHERIT,
+            description = "Print stack traces of errors.")
+    boolean verbose;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
     public static void main(String[] args) {
-        System.out.println(io.skipgpt.tensor.GpuProbe.probe());
+        System.exit(run(args));
+    }
+
+    /** Runs the command line and returns its exit code (tests call this instead of main). */
+    public static int run(String... args) {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+            boolean verbose = parseResult.hasMatchedOption("--verbose")
+                    || parseResult.subcommands().stream().anyMatch(p -> p.hasMatchedOption("--verbose"));
+            commandLine.getErr().println("error: " + describe(e));
+            if (verbose) e.printStackTrace(commandLine.getErr());
+            return exitCode(e);
+        });
+        return cli.execute(args);
+    }
+
+    static String describe(Throwable e) {
+        if (e instanceof UncheckedIOException u) e = u.getCause();
+        if (e instanceof NoSuchFileException n) return n.getFile() + ": no such file";
+        if (e instanceof IOException io) return io.getMessage() == null ? io.toString() : io.getMessage();
+        if (e.getMessage() != null && (e instanceof ModelFormatException || e instanceof IllegalArgumentException
+                || e instanceof IllegalStateException || e instanceof UnsupportedOperationException)) {
+            return e.getMessage();
+        }
+        return e.toString();
+    }
+
+    private static int exitCode(Exception e) {
+        return e instanceof ModelFormatException || e instanceof IOException || e instanceof UncheckedIOException
+                ? 3 : 2;
     }
 }

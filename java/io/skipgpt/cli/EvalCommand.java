@@ -1,0 +1,87 @@
+package io.skipgpt.cli;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import io.skipgpt.eval.Perplexity;
+import io.skipgpt.io.LoadedModel;
+import io.skipgpt.model.LlamaModel;
+import io.skipgpt.tensor.Backend;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "eval", mixinStandardHelpOptions = true,
+        description = {"Perplexity of a model on text files.",
+                "A file with lines <|endoftext|> is split into documents, each stripped and scored alone as",
+                "[BOS] + tokens; any other file is one document. Documents longer than the context C are cut",
+                "into windows of C tokens overlapping by one, each from an empty cache, so every token after",
+                "BOS is predicted exactly once. All predicted tokens of all files are pooled."},
+        footer = {"", "Example:",
+                "  skipgpt eval --model ../shared/data/models/stories260K/stories260K.gguf \\",
+                "      --ppl ../shared/data/text/tinystories_valid_head.txt --ctx 512 --json"})
+final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    ModelOptions options;
+
+    @Option(names = "--ppl", required = true, arity = "1..*", paramLabel = "FILE", description = "Text files to score.")
+    List<Path> files;
+
+    @Option(names = "--ctx", paramLabel = "C",
+            description = "Context window (default: the model's trained context; stories260K was trained at 512).")
+    Integer ctx;
+
+    @Option(names = "--json", description = "Print one JSON object (ppl, nll, tokens, documents, per-file figures).")
+    boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        for (Path f : files) {
+            if (!Files.isRegularFile(f)) throw new java.nio.file.NoSuchFileException(f.toString());
+        }
+        try (LoadedModel m = options.load(); Backend backend = options.backend();
+                LlamaModel model = ModelOptions.model(m, backend)) {
+            int context = ctx != null ? ctx : m.config().contextLength();
+            Perplexity ppl = new Perplexity(model, m.tokenizer(), context);
+            Perplexity.Result total = new Perplexity.Result(0, 0, 0);
+            JsonArray perFile = new JsonArray();
+            long t0 = System.nanoTime();
+            for (Path f : files) {
+                String text = Files.readString(f, StandardCharsets.UTF_8);
+                Perplexity.Result r = ppl.score(text, done -> System.err.printf("\r%s: %d tokens scored", f.getFileName(), done));
+                System.err.printf("\r%s: %d tokens, %d documents, ppl %.4f%n", f, r.tokens(), r.documents(), r.ppl());
+                total = total.plus(r);
+                perFile.add(figures(r, f.toString()));
+            }
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            if (json) {
+                JsonObject o = figures(total, null);
+                o.addProperty("ctx", context);
+                o.addProperty("model", m.path().toString());
+                o.addProperty("device", backend.name());
+                o.addProperty("seconds", seconds);
+                o.add("files", perFile);
+                System.out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(o));
+            } else {
+                System.out.printf("ppl %.4f  (mean nll %.5f over %d tokens, %d documents, ctx %d, %.1f s)%n",
+                        total.ppl(), total.meanNll(), total.tokens(), total.documents(), context, seconds);
+            }
+        }
+        return 0;
+    }
+
+    private static JsonObject figures(Perplexity.Result r, String file) {
+        JsonObject o = new JsonObject();
+        if (file != null) o.addProperty("file", file);
+        o.addProperty("ppl", r.ppl());
+        o.addProperty("nll", r.meanNll());
+        o.addProperty("tokens", r.tokens());
+        o.addProperty("documents", r.documents());
+        return o;
+    }
+}

@@ -1,0 +1,113 @@
+package io.skipgpt.eval;
+
+import io.skipgpt.model.KvCache;
+import io.skipgpt.model.LlamaModel;
+import io.skipgpt.tensor.Tensor;
+import io.skipgpt.tokenizer.Tokenizer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * Perplexity by the project's protocol. A text containing lines {@code <|endoftext|>} is split into documents,
+ * each stripped and scored on its own as {@code [BOS] + tokens}; any other text is one document. A document
+ * longer than the context C is cut into windows {@code ids[(C-1)k : (C-1)k + C]} overlapping by one token, each
+ * run from an empty cache and predicting its tokens 1..end, so every token after BOS is predicted exactly once.
+ * All predicted tokens are pooled.
+ */
+public final class Perplexity {
+    public static final String DOCUMENT_SEPARATOR = "<|endoftext|>";
+
+    /** Pooled result: total negative log-likelihood (nats) over {@code tokens} predictions. */
+    public record Result(double nll, long tokens, int documents) {
+        public double meanNll() {
+            return tokens == 0 ? Double.NaN : nll / tokens;
+        }
+
+        public double ppl() {
+            return Math.exp(meanNll());
+        }
+
+        public Result plus(Result o) {
+            return new Result(nll + o.nll, tokens + o.tokens, documents + o.documents);
+        }
+    }
+
+    private final LlamaModel model;
+    private final Tokenizer tokenizer;
+    private final int context;
+
+    public Perplexity(LlamaModel model, Tokenizer tokenizer, int context) {
+        if (context < 2) throw new IllegalArgumentException("context must be at least 2 tokens, got " + context);
+        this.model = model;
+        this.tokenizer = tokenizer;
+        this.context = context;
+    }
+
+    /** Splits a text into documents by the protocol above. */
+    public static List<String> documents(String text) {
+        List<String> docs = new ArrayList<>();
+        boolean separated = false;
+        StringBuilder current = new StringBuilder();
+        for (String line : text.split("\n", -1)) {
+            if (line.strip().equals(DOCUMENT_SEPARATOR)) {
+                separated = true;
+                addStripped(docs, current);
+                current.setLength(0);
+            } else {
+                current.append(line).append('\n');
+            }
+        }
+        if (!separated) return List.of(text);
+        addStripped(docs, current);
+        return docs;
+    }
+
+    private static void addStripped(List<String> docs, StringBuilder doc) {
+        String s = doc.toString().strip();
+        if (!s.isEmpty()) docs.add(s);
+    }
+
+    /** Scores a whole text; {@code progress} receives the number of tokens scored so far (may be null). */
+    public Result score(String text, IntConsumer progress) {
+        Result total = new Result(0, 0, 0);
+        for (String doc : documents(text)) {
+            int[] encoded = tokenizer.encode(doc);
+            int[] ids = new int[encoded.length + 1];
+            ids[0] = tokenizer.bos();
+            System.arraycopy(encoded, 0, ids, 1, encoded.length);
+            total = total.plus(scoreIds(ids));
+            if (progress != null) progress.accept((int) total.tokens());
+        }
+        return total;
+    }
+
+    /** Scores one document given as ids (BOS included). */
+    public Result scoreIds(int[] ids) {
+        double nll = 0;
+        long count = 0;
+        int stride = context - 1;
+        try (KvCache cache = model.newCache(Math.min(context, ids.length));
+                Tensor logits = Tensor.f32(Math.min(context, ids.length), model.config().vocabSize());
+                Tensor losses = Tensor.f32(Math.min(context, ids.length), 1);
+                Tensor targets = Tensor.i32(Math.min(context, ids.length), 1)) {
+            for (int start = 0; start < ids.length - 1; start += stride) {
+                int end = Math.min(start + context, ids.length);
+                int n = end - start;
+                int[] window = java.util.Arrays.copyOfRange(ids, start, end);
+                cache.clear();
+                Tensor l = logits.rows(0, n);
+                model.forward(window, cache, l);
+                // Row i predicts window[i + 1]; the last row predicts nothing inside the window.
+                Tensor t = targets.rows(0, n - 1);
+                for (int i = 0; i < n - 1; i++) t.setInt(i, window[i + 1]);
+                Tensor loss = losses.rows(0, n - 1);
+                model.backend().crossEntropy(loss, l.rows(0, n - 1), t);
+                for (int i = 0; i < n - 1; i++) nll += loss.get(i);
+                count += n - 1;
+                if (end == ids.length) break;
+            }
+        }
+        return new Result(nll, count, 1);
+    }
+}

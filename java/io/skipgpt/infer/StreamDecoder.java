@@ -1,0 +1,50 @@
+package io.skipgpt.infer;
+
+import io.skipgpt.tokenizer.Tokenizer;
+import java.util.Arrays;
+
+/**
+ * Turns a growing token sequence into text increments. Byte-fallback tokens can split a character across
+ * tokens, so each step decodes the whole continuation and releases only text that no longer ends in an
+ * incomplete character (U+FFFD). Decoding in context keeps SentencePiece's leading-space rule right.
+ */
+final class StreamDecoder {
+    private final Tokenizer tokenizer;
+    private final int prefixLength;
+    private int[] tokens;
+    private int length;
+    private final String prefixText;
+    private int emitted;
+
+    StreamDecoder(Tokenizer tokenizer, int[] prompt) {
+        this.tokenizer = tokenizer;
+        this.tokens = Arrays.copyOf(prompt, prompt.length + 16);
+        this.length = prompt.length;
+        this.prefixLength = prompt.length;
+        this.prefixText = tokenizer.decode(prompt);
+    }
+
+    /** Adds a token and returns the newly complete text (possibly empty). */
+    String append(int token) {
+        if (length == tokens.length) tokens = Arrays.copyOf(tokens, 2 * length);
+        tokens[length++] = token;
+        String all = continuation();
+        int end = all.length();
+        while (end > emitted && all.charAt(end - 1) == '\uFFFD') end--;
+        if (end <= emitted) return "";
+        String piece = all.substring(emitted, end);
+        emitted = end;
+        return piece;
+    }
+
+    /** All text after the prompt. */
+    String text() {
+        return continuation();
+    }
+
+    private String continuation() {
+        String all = tokenizer.decode(Arrays.copyOf(tokens, length));
+        return all.startsWith(prefixText) ? all.substring(prefixText.length())
+                : tokenizer.decode(Arrays.copyOfRange(tokens, prefixLength, length));
+    }
+}

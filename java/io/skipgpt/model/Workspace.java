@@ -1,0 +1,50 @@
+package io.skipgpt.model;
+
+import io.skipgpt.tensor.Tensor;
+
+/**
+ * The activation buffers of one forward pass, sized for a number of rows and grown (never per op) when a
+ * longer batch arrives; ops work on {@link Tensor#rows} views of the first n rows.
+ */
+final class Workspace implements AutoCloseable {
+    private final LlamaConfig config;
+    private int capacity;
+    Tensor x; // [cap, dim] residual stream
+    Tensor xb; // [cap, dim] normalised input of a sublayer
+    Tensor q; // [cap, nHeads * headDim]
+    Tensor att; // [cap, nHeads * headDim] attention output before O
+    Tensor proj; // [cap, dim] output of O or down projection
+    Tensor gate; // [cap, hidden]
+    Tensor up; // [cap, hidden]
+    Tensor ids; // [cap] token ids
+    Tensor pos; // [cap] positions
+
+    Workspace(LlamaConfig config) {
+        this.config = config;
+    }
+
+    /** Makes room for n rows. */
+    void ensure(int n) {
+        if (n <= capacity) return;
+        close();
+        int cap = Math.max(n, Math.min(2 * capacity, config.contextLength()));
+        int qDim = config.nHeads() * config.headDim();
+        x = Tensor.f32(cap, config.dim());
+        xb = Tensor.f32(cap, config.dim());
+        q = Tensor.f32(cap, qDim);
+        att = Tensor.f32(cap, qDim);
+        proj = Tensor.f32(cap, config.dim());
+        gate = Tensor.f32(cap, config.hiddenDim());
+        up = Tensor.f32(cap, config.hiddenDim());
+        ids = Tensor.i32(cap, 1);
+        pos = Tensor.i32(cap, 1);
+        capacity = cap;
+    }
+
+    @Override
+    public void close() {
+        if (capacity == 0) return;
+        for (Tensor t : new Tensor[] {x, xb, q, att, proj, gate, up, ids, pos}) t.close();
+        capacity = 0;
+    }
+}
