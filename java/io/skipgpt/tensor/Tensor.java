@@ -180,7 +180,9 @@ public final class Tensor implements AutoCloseable {
 
     public void copyFrom(Tensor other) {
         check(other.dtype == dtype && other.size == size, "copyFrom: size or dtype mismatch");
-        Pointer.memcpy(data, other.data, size * dtype.bytes);
+        // Pointer.memcpy reads positions as bytes, a view's position counts elements: pass byte positions
+        Pointer.memcpy(new Pointer(data).position(data.position() * dtype.bytes),
+                new Pointer(other.data).position(other.data.position() * dtype.bytes), size * dtype.bytes);
     }
 
     public void fill(float v) {
