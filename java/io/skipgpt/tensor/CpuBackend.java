@@ -18,7 +18,8 @@ public final class CpuBackend implements Backend {
     static {
         // Load both native sides now, so that a broken install fails when the backend is opened, not mid-run.
         Loader.load(NativeCpu.class);
-        blas_set_num_threads(blasThreads(System.getenv("OPENBLAS_NUM_THREADS"), Runtime.getRuntime().availableProcessors()));
+        int processors = Runtime.getRuntime().availableProcessors();
+        blas_set_num_threads(blasThreads(System.getenv("OPENBLAS_NUM_THREADS"), processors));
     }
 
     /** OPENBLAS_NUM_THREADS when it is a positive integer, otherwise every processor this JVM may use. */
@@ -28,7 +29,7 @@ public final class CpuBackend implements Backend {
                 int threads = Integer.parseInt(env.trim());
                 if (threads > 0) return threads;
             } catch (NumberFormatException ignored) {
-                // not a number: fall through to the default, as OpenBLAS itself does
+                // not a number: use the default
             }
         }
         return processors;
