@@ -92,9 +92,11 @@ public final class Tensor implements AutoCloseable {
         return shape.length == 0 ? 1 : shape[shape.length - 1];
     }
 
-    /** Number of rows: the product of all dimensions but the last. */
+    /** Number of rows: the product of all dimensions but the last (a [3, 0] tensor has 3 empty rows). */
     public int rows() {
-        return cols() == 0 ? 0 : (int) (size / cols());
+        long rows = 1;
+        for (int i = 0; i < shape.length - 1; i++) rows *= shape[i];
+        return (int) rows;
     }
 
     /** The float32 data, positioned at this tensor's first element. */
@@ -112,12 +114,13 @@ public final class Tensor implements AutoCloseable {
     /** A heap-free view of the float data for Java-side loops (reference backend, tests, sampling). */
     public FloatBuffer floats() {
         FloatPointer p = f32();
-        return new FloatPointer(p).limit(p.position() + size).asBuffer();
+        // JavaCPP reads a limit of 0 as "one element past the position": an empty tensor gets an empty buffer
+        return size == 0 ? FloatBuffer.allocate(0) : new FloatPointer(p).limit(p.position() + size).asBuffer();
     }
 
     public IntBuffer ints() {
         IntPointer p = i32();
-        return new IntPointer(p).limit(p.position() + size).asBuffer();
+        return size == 0 ? IntBuffer.allocate(0) : new IntPointer(p).limit(p.position() + size).asBuffer();
     }
 
     /**
@@ -177,7 +180,9 @@ public final class Tensor implements AutoCloseable {
 
     public void copyFrom(Tensor other) {
         check(other.dtype == dtype && other.size == size, "copyFrom: size or dtype mismatch");
-        Pointer.memcpy(data, other.data, size * dtype.bytes);
+        // Pointer.memcpy reads positions as bytes, a view's position counts elements: pass byte positions
+        Pointer.memcpy(new Pointer(data).position(data.position() * dtype.bytes),
+                new Pointer(other.data).position(other.data.position() * dtype.bytes), size * dtype.bytes);
     }
 
     public void fill(float v) {

@@ -1,0 +1,123 @@
+package io.skipgpt.tensor;
+
+import static org.bytedeco.openblas.global.openblas.CblasNoTrans;
+import static org.bytedeco.openblas.global.openblas.CblasRowMajor;
+import static org.bytedeco.openblas.global.openblas.CblasTrans;
+import static org.bytedeco.openblas.global.openblas.blas_set_num_threads;
+import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
+import static org.bytedeco.openblas.global.openblas.cblas_sgemv;
+
+import org.bytedeco.javacpp.Loader;
+
+/**
+ * The op set on the host: the native C++ kernels of {@code native/cpu} through {@link NativeCpu}, and matmul
+ * through OpenBLAS (JavaCPP presets, which bundle the library and load nothing of CUDA). Arguments are checked
+ * in Java first: the kernels trust their pointers and sizes.
+ */
+public final class CpuBackend implements Backend {
+    static {
+        // Load both native sides now, so that a broken install fails when the backend is opened, not mid-run.
+        Loader.load(NativeCpu.class);
+        int processors = Runtime.getRuntime().availableProcessors();
+        blas_set_num_threads(blasThreads(System.getenv("OPENBLAS_NUM_THREADS"), processors));
+    }
+
+    /** OPENBLAS_NUM_THREADS when it is a positive integer, otherwise every processor this JVM may use. */
+    static int blasThreads(String env, int processors) {
+        if (env != null) {
+            try {
+                int threads = Integer.parseInt(env.trim());
+                if (threads > 0) return threads;
+            } catch (NumberFormatException ignored) {
+                // not a number: use the default
+            }
+        }
+        return processors;
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    /**
+     * out[n, m] = x[n, k] · w[m, k]ᵀ. Row-major x times transposed row-major w is sgemm(NoTrans, Trans);
+     * a single row (decode) is w[m, k] · x[k], sgemv, which streams w once without packing it.
+     */
+    @Override
+    public void matmul(Tensor out, Tensor x, Tensor w) {
+        OpChecks.matmul(out, x, w);
+        int n = x.rows(), k = x.cols(), m = w.rows();
+        if (n == 0 || m == 0) return;
+        if (k == 0) {
+            // an empty sum; BLAS would return early and leave out unwritten (sgemv does)
+            out.fill(0f);
+        } else if (n == 1) {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, m, k, 1f, w.f32(), k, x.f32(), 1, 0f, out.f32(), 1);
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, 1f, x.f32(), k, w.f32(), k, 0f, out.f32(), m);
+        }
+    }
+
+    @Override
+    public void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) {
+        OpChecks.rmsnorm(out, x, weight);
+        NativeCpu.rmsnorm(out.f32(), x.f32(), weight.f32(), x.rows(), x.cols(), eps);
+    }
+
+    @Override
+    public void rope(Tensor x, Tensor positions, int headDim, float theta, RopeStyle style) {
+        OpChecks.rope(x, positions, headDim, theta);
+        NativeCpu.rope(x.f32(), positions.i32(), x.rows(), x.cols() / headDim, headDim, theta,
+                style == RopeStyle.ROTATE_HALF ? 1 : 0);
+    }
+
+    @Override
+    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
+                          int nHeads, int nKvHeads, int headDim) {
+        OpChecks.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
+        NativeCpu.attention(out.f32(), q.f32(), k.f32(), v.f32(), positions.i32(), q.rows(), nHeads, nKvHeads, headDim);
+    }
+
+    @Override
+    public void swiglu(Tensor out, Tensor gate, Tensor up) {
+        OpChecks.swiglu(out, gate, up);
+        NativeCpu.swiglu(out.f32(), gate.f32(), up.f32(), out.size());
+    }
+
+    @Override
+    public void softmax(Tensor x) {
+        OpChecks.softmax(x);
+        NativeCpu.softmax(x.f32(), x.rows(), x.cols());
+    }
+
+    @Override
+    public void embedding(Tensor out, Tensor table, Tensor ids) {
+        OpChecks.embedding(out, table, ids);
+        NativeCpu.embedding(out.f32(), table.f32(), ids.i32(), out.rows(), out.cols());
+    }
+
+    @Override
+    public void gatherRows(Tensor out, Tensor src, Tensor idx) {
+        OpChecks.gatherRows(out, src, idx);
+        NativeCpu.gatherRows(out.f32(), src.f32(), idx.i32(), out.rows(), out.cols());
+    }
+
+    @Override
+    public void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
+        OpChecks.scatterAddRows(dst, src, idx);
+        NativeCpu.scatterAddRows(dst.f32(), src.f32(), idx.i32(), src.rows(), src.cols());
+    }
+
+    @Override
+    public void add(Tensor dst, Tensor src) {
+        OpChecks.add(dst, src);
+        NativeCpu.add(dst.f32(), src.f32(), dst.size());
+    }
+
+    @Override
+    public void crossEntropy(Tensor loss, Tensor logits, Tensor targets) {
+        OpChecks.crossEntropy(loss, logits, targets);
+        NativeCpu.crossEntropy(loss.f32(), logits.f32(), targets.i32(), logits.rows(), logits.cols());
+    }
+}

@@ -1,0 +1,195 @@
+package io.skipgpt.tensor;
+
+import java.nio.IntBuffer;
+import java.util.Arrays;
+import java.util.BitSet;
+
+/**
+ * Argument checks shared by every backend, so that all of them reject the same calls with the same messages.
+ * Native kernels trust their arguments: a wrong shape or an out-of-range index there reads or writes foreign
+ * memory instead of failing, so everything, index values included, is checked before a kernel runs.
+ * Messages name the op and the shapes; they are built only on failure, since the checks run on every op.
+ */
+final class OpChecks {
+    private OpChecks() {}
+
+    /** out[n, m] = x[n, k] · w[m, k]ᵀ; out must not overlap x or w (BLAS reads them while writing out). */
+    static void matmul(Tensor out, Tensor x, Tensor w) {
+        f32("matmul", "out", out, "x", x, "w", w);
+        if (x.cols() != w.cols()) throw error("matmul: x %s and w %s disagree on k", s(x), s(w));
+        if (out.rows() != x.rows() || out.cols() != w.rows()) {
+            throw error("matmul: out %s should be [%d, %d] for x %s and w %s", s(out), x.rows(), w.rows(), s(x), s(w));
+        }
+        disjoint("matmul", "out", out, "x", x);
+        disjoint("matmul", "out", out, "w", w);
+    }
+
+    /** out[n, d], x[n, d], weight[d]; out may be x. */
+    static void rmsnorm(Tensor out, Tensor x, Tensor weight) {
+        f32("rmsnorm", "out", out, "x", x, "weight", weight);
+        if (weight.size() != x.cols()) throw error("rmsnorm: weight %s does not match the rows of x %s", s(weight), s(x));
+        sameRowsCols("rmsnorm", "out", out, "x", x);
+    }
+
+    /** x[n, heads * headDim], positions[n]; rotation pairs need an even head dimension. */
+    static void rope(Tensor x, Tensor positions, int headDim, float theta) {
+        f32("rope", "x", x);
+        i32("rope", "positions", positions);
+        if (headDim <= 0 || headDim % 2 != 0) throw error("rope: headDim %d must be positive and even", headDim);
+        if (x.cols() % headDim != 0) throw error("rope: x %s is not a whole number of heads of %d", s(x), headDim);
+        if (positions.size() != x.rows()) {
+            throw error("rope: positions %s should have one entry per row of x %s", s(positions), s(x));
+        }
+        if (!(theta > 0)) throw error("rope: theta %s must be positive", theta);
+    }
+
+    /** q, out[n, nHeads * headDim]; k, v[t, nKvHeads * headDim]; positions[n], each in [0, t). */
+    static void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
+                          int nHeads, int nKvHeads, int headDim) {
+        f32("attention", "out", out, "q", q, "k", k);
+        f32("attention", "v", v);
+        i32("attention", "positions", positions);
+        if (nHeads <= 0 || nKvHeads <= 0 || headDim <= 0 || nHeads % nKvHeads != 0) {
+            throw error("attention: nHeads %d must be a positive multiple of nKvHeads %d, headDim %d positive",
+                    nHeads, nKvHeads, headDim);
+        }
+        if (q.cols() != nHeads * headDim) throw error("attention: q %s should have %d x %d columns", s(q), nHeads, headDim);
+        if (k.cols() != nKvHeads * headDim) {
+            throw error("attention: k %s should have %d x %d columns", s(k), nKvHeads, headDim);
+        }
+        sameRowsCols("attention", "v", v, "k", k);
+        sameRowsCols("attention", "out", out, "q", q);
+        if (positions.size() != q.rows()) {
+            throw error("attention: positions %s should have one entry per row of q %s", s(positions), s(q));
+        }
+        inRange("attention", "positions", positions, k.rows(), "the cache rows of k", k);
+        disjoint("attention", "out", out, "q", q);
+        disjoint("attention", "out", out, "k", k);
+        disjoint("attention", "out", out, "v", v);
+    }
+
+    /** out, gate, up: the same number of elements; out may be gate. */
+    static void swiglu(Tensor out, Tensor gate, Tensor up) {
+        f32("swiglu", "out", out, "gate", gate, "up", up);
+        if (gate.size() != up.size() || out.size() != gate.size()) {
+            throw error("swiglu: out %s, gate %s and up %s differ in size", s(out), s(gate), s(up));
+        }
+    }
+
+    static void softmax(Tensor x) {
+        f32("softmax", "x", x);
+    }
+
+    /** out[n, d], table[vocab, d], ids[n], each in [0, vocab). */
+    static void embedding(Tensor out, Tensor table, Tensor ids) {
+        f32("embedding", "out", out, "table", table);
+        i32("embedding", "ids", ids);
+        if (out.cols() != table.cols() || out.rows() != ids.size()) {
+            throw error("embedding: out %s should be [%d, %d] for ids %s and table %s",
+                    s(out), ids.size(), table.cols(), s(ids), s(table));
+        }
+        inRange("embedding", "ids", ids, table.rows(), "the rows of table", table);
+        disjoint("embedding", "out", out, "table", table);
+    }
+
+    /** out[count, d], src[rows, d], idx[count], each in [0, rows). */
+    static void gatherRows(Tensor out, Tensor src, Tensor idx) {
+        f32("gatherRows", "out", out, "src", src);
+        i32("gatherRows", "idx", idx);
+        if (out.cols() != src.cols() || out.rows() != idx.size()) {
+            throw error("gatherRows: out %s should be [%d, %d] for idx %s and src %s",
+                    s(out), idx.size(), src.cols(), s(idx), s(src));
+        }
+        inRange("gatherRows", "idx", idx, src.rows(), "the rows of src", src);
+        disjoint("gatherRows", "out", out, "src", src);
+    }
+
+    /** dst[rows, d], src[count, d], idx[count]: distinct, each in [0, rows) — the kernel adds rows in parallel. */
+    static void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
+        f32("scatterAddRows", "dst", dst, "src", src);
+        i32("scatterAddRows", "idx", idx);
+        if (src.cols() != dst.cols() || src.rows() != idx.size()) {
+            throw error("scatterAddRows: src %s should be [%d, %d] for idx %s and dst %s",
+                    s(src), idx.size(), dst.cols(), s(idx), s(dst));
+        }
+        inRange("scatterAddRows", "idx", idx, dst.rows(), "the rows of dst", dst);
+        IntBuffer b = idx.ints();
+        BitSet seen = new BitSet(dst.rows());
+        for (int i = 0; i < b.limit(); i++) {
+            if (seen.get(b.get(i))) throw error("scatterAddRows: idx %s repeats row %d", s(idx), b.get(i));
+            seen.set(b.get(i));
+        }
+        disjoint("scatterAddRows", "dst", dst, "src", src);
+    }
+
+    /** dst and src: the same number of elements. */
+    static void add(Tensor dst, Tensor src) {
+        f32("add", "dst", dst, "src", src);
+        if (dst.size() != src.size()) throw error("add: dst %s and src %s differ in size", s(dst), s(src));
+    }
+
+    /** loss[n], logits[n, vocab], targets[n], each in [0, vocab). */
+    static void crossEntropy(Tensor loss, Tensor logits, Tensor targets) {
+        f32("crossEntropy", "loss", loss, "logits", logits);
+        i32("crossEntropy", "targets", targets);
+        if (loss.size() != logits.rows() || targets.size() != logits.rows()) {
+            throw error("crossEntropy: loss %s and targets %s should have one entry per row of logits %s",
+                    s(loss), s(targets), s(logits));
+        }
+        inRange("crossEntropy", "targets", targets, logits.cols(), "the columns of logits", logits);
+    }
+
+    private static void f32(String op, String name, Tensor t) {
+        if (t.dtype() != Tensor.DType.F32) throw error("%s: %s %s should be F32, not I32", op, name, s(t));
+    }
+
+    private static void f32(String op, String n1, Tensor t1, String n2, Tensor t2) {
+        f32(op, n1, t1);
+        f32(op, n2, t2);
+    }
+
+    private static void f32(String op, String n1, Tensor t1, String n2, Tensor t2, String n3, Tensor t3) {
+        f32(op, n1, t1, n2, t2);
+        f32(op, n3, t3);
+    }
+
+    private static void i32(String op, String name, Tensor t) {
+        if (t.dtype() != Tensor.DType.I32) throw error("%s: %s %s should be I32, not F32", op, name, s(t));
+    }
+
+    private static void sameRowsCols(String op, String n1, Tensor t1, String n2, Tensor t2) {
+        if (t1.rows() != t2.rows() || t1.cols() != t2.cols()) {
+            throw error("%s: %s %s and %s %s differ in shape", op, n1, s(t1), n2, s(t2));
+        }
+    }
+
+    /** Every value of the int tensor t lies in [0, bound), bound being a dimension of the tensor `of`. */
+    private static void inRange(String op, String name, Tensor t, int bound, String what, Tensor of) {
+        IntBuffer b = t.ints();
+        for (int i = 0; i < b.limit(); i++) {
+            int v = b.get(i);
+            if (v < 0 || v >= bound) throw error("%s: %s[%d] = %d is outside %s %s", op, name, i, v, what, s(of));
+        }
+    }
+
+    private static void disjoint(String op, String n1, Tensor t1, String n2, Tensor t2) {
+        long a = start(t1), b = start(t2);
+        if (t1.bytes() > 0 && t2.bytes() > 0 && a < b + t2.bytes() && b < a + t1.bytes()) {
+            throw error("%s: %s %s overlaps %s %s in memory", op, n1, s(t1), n2, s(t2));
+        }
+    }
+
+    /** Address of the tensor's first element: a view is its base address plus a position. */
+    private static long start(Tensor t) {
+        var p = t.dtype() == Tensor.DType.F32 ? t.f32() : t.i32();
+        return p.address() + p.position() * t.dtype().bytes;
+    }
+
+    private static String s(Tensor t) {
+        return Arrays.toString(t.shape());
+    }
+
+    private static IllegalArgumentException error(String format, Object... args) {
+        return new IllegalArgumentException(String.format(format, args));
+    }
+}

@@ -1,0 +1,214 @@
+package io.skipgpt.tensor;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.util.Arrays;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.BiConsumer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Every op of {@link CpuBackend} against {@link ReferenceBackend} on fresh seeded random inputs of awkward shapes.
+ * Outputs start as NaN so that an element a kernel skips fails the test; errors are relative to max(1, |ref|).
+ * The largest error per op is printed at the end.
+ */
+class BackendTest {
+    private static final Backend REF = new ReferenceBackend();
+    private static final Backend CPU = new CpuBackend();
+    /** op -> {largest error seen, tolerance} */
+    private static final Map<String, double[]> ERRORS = new TreeMap<>();
+    private static final double FP32 = 1e-5;
+
+    private final Tensors t = new Tensors(20240613L);
+
+    @AfterEach
+    void free() {
+        t.close();
+    }
+
+    @AfterAll
+    static void report() {
+        ERRORS.forEach((op, e) -> System.out.printf("OK %-16s max err %.2e (tol %.0e)%n", op, e[0], e[1]));
+    }
+
+    @Test
+    void matmul() {
+        // {n, k, m}: n = 1 takes the sgemv path; odd and non-multiple-of-8 sizes; k = 0 gives zeros
+        int[][] shapes = {{1, 1, 1}, {1, 7, 5}, {1, 300, 129}, {1, 4097, 33}, {3, 64, 32}, {3, 5, 1},
+                {17, 33, 7}, {64, 127, 129}, {257, 300, 129}, {7, 129, 257}, {64, 1001, 3}, {3, 0, 5}, {1, 0, 4}};
+        for (int[] s : shapes) {
+            int n = s[0], k = s[1], m = s[2];
+            Tensor x = t.uniform(-1, 1, n, k), w = t.uniform(-1, 1, m, k);
+            // float rounding errors of a k-term sum grow like sqrt(k): 1e-5 up to k = 64, 8e-5 at k = 4097
+            double tol = FP32 * Math.max(1, Math.sqrt(k / 64.0));
+            compare("matmul", Arrays.toString(s), tol, new int[] {n, m}, (b, out) -> b.matmul(out, x, w));
+        }
+    }
+
+    @Test
+    void rmsnorm() {
+        for (int n : new int[] {1, 3, 17, 64}) {
+            for (int d : new int[] {1, 7, 33, 257, 1001}) {
+                Tensor x = t.uniform(-3, 3, n, d), weight = t.uniform(-2, 2, d);
+                float eps = d % 2 == 0 ? 1e-6f : 1e-5f;
+                String label = "n " + n + " d " + d;
+                compare("rmsnorm", label, FP32, new int[] {n, d}, (b, out) -> b.rmsnorm(out, x, weight, eps));
+                compareInPlace("rmsnorm", label + " in place", FP32, x, (b, io) -> b.rmsnorm(io, io, weight, eps));
+            }
+        }
+    }
+
+    @Test
+    void rope() {
+        int[][] heads = {{1, 2}, {3, 6}, {5, 8}, {2, 64}, {1, 128}}; // {heads, headDim}
+        for (RopeStyle style : RopeStyle.values()) {
+            for (float theta : new float[] {10000f, 500000f}) {
+                for (int n : new int[] {1, 3, 17, 64}) {
+                    for (int[] h : heads) {
+                        Tensor x = t.uniform(-2, 2, n, h[0] * h[1]);
+                        Tensor pos = t.anyOf(n, 10001);
+                        pos.setInt(0, n % 2 == 0 ? 0 : 10000); // both ends of the range appear
+                        compareInPlace("rope", style + " theta " + theta + " n " + n + " heads " + Arrays.toString(h),
+                                FP32, x, (b, io) -> b.rope(io, pos, h[1], theta, style));
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void attention() {
+        for (int group : new int[] {1, 2, 4}) {
+            for (int headDim : new int[] {2, 6, 8, 64}) {
+                for (int n : new int[] {1, 3, 17}) {
+                    int kvHeads = headDim == 64 ? 1 : 2, heads = kvHeads * group, cache = 37 + 60 * group;
+                    // a routed prefill: kept queries at scattered original positions, in no particular order
+                    Tensor pos = t.distinct(n, cache);
+                    attention(String.format("group %d headDim %d n %d cache %d", group, headDim, n, cache),
+                            pos, cache, heads, kvHeads, headDim);
+                }
+            }
+        }
+        // a dense prefill: every position once, in order
+        int[] all = new int[64];
+        Arrays.setAll(all, i -> i);
+        attention("prefill 64", t.ints(all), 64, 8, 2, 8);
+    }
+
+    private void attention(String label, Tensor pos, int cache, int heads, int kvHeads, int headDim) {
+        int n = (int) pos.size();
+        Tensor q = t.uniform(-3, 3, n, heads * headDim);
+        Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
+        compare("attention", label, FP32, new int[] {n, heads * headDim},
+                (b, out) -> b.attention(out, q, k, v, pos, heads, kvHeads, headDim));
+    }
+
+    @Test
+    void swiglu() {
+        for (int n : new int[] {1, 3, 17, 64}) {
+            for (int d : new int[] {1, 11, 1001, 2049}) { // 64 x 2049 passes the kernel's parallel threshold
+                Tensor gate = t.uniform(-10, 10, n, d), up = t.uniform(-2, 2, n, d);
+                String label = "n " + n + " d " + d;
+                compare("swiglu", label, FP32, new int[] {n, d}, (b, out) -> b.swiglu(out, gate, up));
+                compareInPlace("swiglu", label + " in place", FP32, gate, (b, io) -> b.swiglu(io, io, up));
+            }
+        }
+    }
+
+    @Test
+    void softmax() {
+        for (int n : new int[] {1, 3, 17, 64}) {
+            for (int d : new int[] {1, 2, 31, 1000, 32003}) {
+                compareInPlace("softmax", "n " + n + " d " + d, FP32, t.uniform(-20, 20, n, d), Backend::softmax);
+            }
+        }
+    }
+
+    @Test
+    void embedding() {
+        for (int n : new int[] {1, 3, 17, 64}) {
+            for (int d : new int[] {1, 19, 300}) {
+                Tensor table = t.uniform(-1, 1, 37, d), ids = t.anyOf(n, 37);
+                compare("embedding", "n " + n + " d " + d, 0, new int[] {n, d}, (b, out) -> b.embedding(out, table, ids));
+            }
+        }
+    }
+
+    @Test
+    void gatherRows() {
+        for (int count : new int[] {0, 1, 3, 17, 64}) {
+            for (int d : new int[] {1, 13, 2048}) {
+                Tensor src = t.uniform(-1, 1, 100, d), idx = t.distinct(count, 100);
+                compare("gatherRows", "count " + count + " d " + d, 0, new int[] {count, d},
+                        (b, out) -> b.gatherRows(out, src, idx));
+            }
+        }
+    }
+
+    @Test
+    void scatterAddRows() {
+        for (int count : new int[] {0, 1, 3, 17, 64}) {
+            for (int d : new int[] {1, 13, 2048}) {
+                Tensor src = t.uniform(-1, 1, count, d), idx = t.distinct(count, 100);
+                // rows outside idx must come back bit for bit: the comparison covers the whole of dst
+                compareInPlace("scatterAddRows", "count " + count + " d " + d, 0, t.uniform(-1, 1, 100, d),
+                        (b, dst) -> b.scatterAddRows(dst, src, idx));
+            }
+        }
+    }
+
+    @Test
+    void add() {
+        for (int[] s : new int[][] {{1, 1}, {3, 7}, {17, 1001}, {64, 4099}}) {
+            Tensor src = t.uniform(-1, 1, s);
+            compareInPlace("add", Arrays.toString(s), 0, t.uniform(-1, 1, s), (b, dst) -> b.add(dst, src));
+        }
+    }
+
+    @Test
+    void crossEntropy() {
+        for (int n : new int[] {1, 3, 17, 64}) {
+            for (int vocab : new int[] {2, 7, 513, 32000}) {
+                Tensor logits = t.uniform(-10, 10, n, vocab), targets = t.anyOf(n, vocab);
+                compare("crossEntropy", "n " + n + " vocab " + vocab, FP32, new int[] {n},
+                        (b, loss) -> b.crossEntropy(loss, logits, targets));
+            }
+        }
+    }
+
+    /** Runs op into a fresh NaN-poisoned output of the given shape on both backends and compares. */
+    private void compare(String op, String label, double tol, int[] outShape, BiConsumer<Backend, Tensor> call) {
+        Tensor want = t.poisoned(outShape), got = t.poisoned(outShape);
+        call.accept(REF, want);
+        call.accept(CPU, got);
+        check(op, label, tol, want, got);
+    }
+
+    /** Runs an in-place op on two copies of input, one per backend, and compares. */
+    private void compareInPlace(String op, String label, double tol, Tensor input, BiConsumer<Backend, Tensor> call) {
+        Tensor want = t.copy(input), got = t.copy(input);
+        call.accept(REF, want);
+        call.accept(CPU, got);
+        check(op, label, tol, want, got);
+    }
+
+    /** |got - want| <= tol * max(1, |want|) everywhere, and nothing left NaN by either backend. */
+    private static void check(String op, String label, double tol, Tensor want, Tensor got) {
+        double worst = 0;
+        for (long i = 0; i < want.size(); i++) {
+            float w = want.get(i), g = got.get(i);
+            if (Float.isNaN(w) || Float.isNaN(g)) {
+                fail(String.format("%s %s: element %d left unwritten (reference %s, cpu %s)", op, label, i, w, g));
+            }
+            double err = Math.abs((double) g - w) / Math.max(1, Math.abs(w));
+            if (err > tol) {
+                fail(String.format("%s %s: element %d is %s, reference %s (err %.2e > tol %.0e)", op, label, i, g, w, err, tol));
+            }
+            worst = Math.max(worst, err);
+        }
+        ERRORS.merge(op, new double[] {worst, tol}, (a, b) -> new double[] {Math.max(a[0], b[0]), Math.max(a[1], b[1])});
+    }
+}

@@ -1,0 +1,124 @@
+package io.skipgpt.tensor;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+/** Both backends reject bad arguments before any kernel runs, with the same message naming op and shapes. */
+class ShapeCheckTest {
+    private static final List<Backend> BACKENDS = List.of(new ReferenceBackend(), new CpuBackend());
+
+    private final Tensors t = new Tensors(7);
+
+    @AfterEach
+    void free() {
+        t.close();
+    }
+
+    private interface Call {
+        void on(Backend b);
+    }
+
+    private static void rejects(String message, Call call) {
+        for (Backend b : BACKENDS) {
+            Executable e = () -> call.on(b);
+            assertEquals(message, assertThrows(IllegalArgumentException.class, e, b.name()).getMessage(), b.name());
+        }
+    }
+
+    @Test
+    void matmul() {
+        Tensor x = t.uniform(-1, 1, 3, 64), w = t.uniform(-1, 1, 32, 60), w64 = t.uniform(-1, 1, 32, 64);
+        rejects("matmul: x [3, 64] and w [32, 60] disagree on k", b -> b.matmul(t.poisoned(3, 32), x, w));
+        rejects("matmul: out [3, 31] should be [3, 32] for x [3, 64] and w [32, 64]",
+                b -> b.matmul(t.poisoned(3, 31), x, w64));
+        rejects("matmul: out [4, 32] should be [3, 32] for x [3, 64] and w [32, 64]",
+                b -> b.matmul(t.poisoned(4, 32), x, w64));
+        Tensor big = t.uniform(-1, 1, 5, 4); // out = rows 2..4, x = rows 0..2: row 2 is shared
+        rejects("matmul: out [3, 4] overlaps x [3, 4] in memory",
+                b -> b.matmul(big.rows(2, 3), big.rows(0, 3), t.uniform(-1, 1, 4, 4)));
+        rejects("matmul: x [3] should be F32, not I32", b -> b.matmul(t.poisoned(1, 32), t.ints(1, 2, 3), w64));
+    }
+
+    @Test
+    void rmsnorm() {
+        Tensor x = t.uniform(-1, 1, 3, 7);
+        rejects("rmsnorm: weight [8] does not match the rows of x [3, 7]",
+                b -> b.rmsnorm(t.poisoned(3, 7), x, t.uniform(1, 2, 8), 1e-5f));
+        rejects("rmsnorm: out [3, 8] and x [3, 7] differ in shape",
+                b -> b.rmsnorm(t.poisoned(3, 8), x, t.uniform(1, 2, 7), 1e-5f));
+    }
+
+    @Test
+    void rope() {
+        Tensor x = t.uniform(-1, 1, 2, 12);
+        Tensor pos = t.ints(0, 1);
+        rejects("rope: headDim 3 must be positive and even", b -> b.rope(x, pos, 3, 1e4f, RopeStyle.ADJACENT));
+        rejects("rope: x [2, 12] is not a whole number of heads of 8", b -> b.rope(x, pos, 8, 1e4f, RopeStyle.ADJACENT));
+        rejects("rope: positions [3] should have one entry per row of x [2, 12]",
+                b -> b.rope(x, t.ints(0, 1, 2), 6, 1e4f, RopeStyle.ROTATE_HALF));
+        rejects("rope: theta 0.0 must be positive", b -> b.rope(x, pos, 6, 0f, RopeStyle.ADJACENT));
+    }
+
+    @Test
+    void attention() {
+        // 4 query heads over 2 kv heads of 8; a cache of 5
+        Tensor q = t.uniform(-1, 1, 2, 32), k = t.uniform(-1, 1, 5, 16), v = t.uniform(-1, 1, 5, 16);
+        rejects("attention: nHeads 4 must be a positive multiple of nKvHeads 3, headDim 8 positive",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(0, 1), 4, 3, 8));
+        rejects("attention: q [2, 32] should have 2 x 8 columns",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(0, 1), 2, 2, 8));
+        rejects("attention: k [5, 16] should have 1 x 8 columns",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(0, 1), 4, 1, 8));
+        rejects("attention: v [4, 16] and k [5, 16] differ in shape",
+                b -> b.attention(t.poisoned(2, 32), q, k, t.uniform(-1, 1, 4, 16), t.ints(0, 1), 4, 2, 8));
+        rejects("attention: positions[1] = 5 is outside the cache rows of k [5, 16]",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(4, 5), 4, 2, 8));
+        rejects("attention: positions[0] = -1 is outside the cache rows of k [5, 16]",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(-1, 0), 4, 2, 8));
+        rejects("attention: positions [1] should have one entry per row of q [2, 32]",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(0), 4, 2, 8));
+        rejects("attention: out [2, 32] overlaps q [2, 32] in memory",
+                b -> b.attention(q, q, k, v, t.ints(0, 1), 4, 2, 8));
+    }
+
+    @Test
+    void elementwise() {
+        Tensor a = t.uniform(-1, 1, 3, 5);
+        rejects("swiglu: out [3, 5], gate [3, 5] and up [14] differ in size",
+                b -> b.swiglu(t.poisoned(3, 5), a, t.uniform(-1, 1, 14)));
+        rejects("add: dst [3, 5] and src [3, 4] differ in size", b -> b.add(a, t.uniform(-1, 1, 3, 4)));
+        rejects("softmax: x [2] should be F32, not I32", b -> b.softmax(t.ints(1, 2)));
+    }
+
+    @Test
+    void rows() {
+        Tensor table = t.uniform(-1, 1, 10, 4);
+        rejects("embedding: ids[2] = 10 is outside the rows of table [10, 4]",
+                b -> b.embedding(t.poisoned(3, 4), table, t.ints(0, 9, 10)));
+        rejects("embedding: out [3, 5] should be [3, 4] for ids [3] and table [10, 4]",
+                b -> b.embedding(t.poisoned(3, 5), table, t.ints(0, 1, 2)));
+        rejects("gatherRows: idx[0] = -1 is outside the rows of src [10, 4]",
+                b -> b.gatherRows(t.poisoned(1, 4), table, t.ints(-1)));
+        rejects("gatherRows: out [2, 4] should be [3, 4] for idx [3] and src [10, 4]",
+                b -> b.gatherRows(t.poisoned(2, 4), table, t.ints(0, 1, 2)));
+        rejects("scatterAddRows: idx [3] repeats row 7", b -> b.scatterAddRows(table, t.uniform(-1, 1, 3, 4), t.ints(7, 1, 7)));
+        rejects("scatterAddRows: idx[1] = 10 is outside the rows of dst [10, 4]",
+                b -> b.scatterAddRows(table, t.uniform(-1, 1, 2, 4), t.ints(3, 10)));
+        rejects("scatterAddRows: src [2, 4] should be [3, 4] for idx [3] and dst [10, 4]",
+                b -> b.scatterAddRows(table, t.uniform(-1, 1, 2, 4), t.ints(0, 1, 2)));
+    }
+
+    @Test
+    void crossEntropy() {
+        Tensor logits = t.uniform(-1, 1, 2, 7);
+        rejects("crossEntropy: targets[1] = 7 is outside the columns of logits [2, 7]",
+                b -> b.crossEntropy(t.poisoned(2), logits, t.ints(0, 7)));
+        rejects("crossEntropy: loss [3] and targets [2] should have one entry per row of logits [2, 7]",
+                b -> b.crossEntropy(t.poisoned(3), logits, t.ints(0, 1)));
+    }
+}
