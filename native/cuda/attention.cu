@@ -6,10 +6,19 @@
 // loaded into shared memory serves all of them. Keys stream through in tiles of kKeys with an online softmax
 // (running max m, sum l, unnormalised output acc in registers), so any sequence length fits. Causality is a
 // per-row mask t <= pos(row): queries may sit at any positions (routed prefill keeps only some).
+//
+// Split keys: when the (row tile, kv head) grid has fewer blocks than the device has multiprocessors (decode,
+// short prefills) one block's tile loop would be the whole runtime, so gridDim.z blocks share the key tiles
+// of a row tile (block z takes tiles z, z + splits, ...) and write unnormalised partials (m, l, acc) to
+// scratch, which a second kernel merges. The scratch comes stream-ordered from a private memory pool that
+// keeps its memory, so after the first call this costs no allocation.
 #include "common.cuh"
 #include "skipgpt.h"
 
 #include <cmath>
+#include <cstdint>
+#include <mutex>
+#include <unordered_map>
 
 namespace {
 
@@ -36,9 +45,9 @@ struct Layout {
 
 template <int D>
 __global__ void __launch_bounds__(kThreads, 2)
-attention_tiled_kernel(float *__restrict__ out, const float *__restrict__ q, const float *__restrict__ k,
-                       const float *__restrict__ v, const int32_t *__restrict__ pos, int n, int n_heads,
-                       int n_kv_heads, int head_dim, float scale_log2) {
+attention_tiled_kernel(float *__restrict__ out, float *__restrict__ partial, const float *__restrict__ q,
+                       const float *__restrict__ k, const float *__restrict__ v, const int32_t *__restrict__ pos,
+                       int n, int n_heads, int n_kv_heads, int head_dim, float scale_log2) {
     using L = Layout<D>;
     constexpr int kCols = D / 16;
     extern __shared__ float smem[];
@@ -74,7 +83,7 @@ attention_tiled_kernel(float *__restrict__ out, const float *__restrict__ q, con
         for (int c = 0; c < kCols; c++) acc[a][c] = 0.0f;
     }
 
-    for (int t0 = 0; t0 < len; t0 += kKeys) {
+    for (int t0 = blockIdx.z * kKeys; t0 < len; t0 += gridDim.z * kKeys) {
         // K and V tiles; keys past len are zero (rows of the cache past max(pos) need not exist).
         for (int e = tid; e < kKeys * D; e += kThreads) {
             const int kk = e / D, c = e % D, t = t0 + kk;
@@ -148,16 +157,52 @@ attention_tiled_kernel(float *__restrict__ out, const float *__restrict__ q, con
         __syncthreads();  // P and V are read; the next tile may overwrite them
     }
 
+    // Output row R = query * n_heads + head, as laid out in out. Split blocks leave acc unnormalised and
+    // store m and l beside it: partial[z][R] = {acc[head_dim], m, l}.
 #pragma unroll
     for (int a = 0; a < 4; a++) {
         const int gr = row0 + ty + 16 * a;
         if (gr >= rows_total) continue;
-        float *o = out + (gr / group) * q_stride + (kvh * group + gr % group) * head_dim;
-        const float inv = 1.0f / l[a];
+        const int64_t R = (int64_t)(gr / group) * n_heads + kvh * group + gr % group;
+        if (gridDim.z == 1) {
+            float *o = out + R * head_dim;
+            const float inv = 1.0f / l[a];
 #pragma unroll
-        for (int c = 0; c < kCols; c++)
-            if (tx + 16 * c < head_dim) o[tx + 16 * c] = acc[a][c] * inv;
+            for (int c = 0; c < kCols; c++)
+                if (tx + 16 * c < head_dim) o[tx + 16 * c] = acc[a][c] * inv;
+        } else {
+            float *p = partial + (blockIdx.z * (int64_t)n * n_heads + R) * (head_dim + 2);
+#pragma unroll
+            for (int c = 0; c < kCols; c++)
+                if (tx + 16 * c < head_dim) p[tx + 16 * c] = acc[a][c];
+            if (tx == 0) {
+                p[head_dim] = m[a];
+                p[head_dim + 1] = l[a];
+            }
+        }
     }
+}
+
+// out[R, c] from the split partials: with M = max_z m_z, out = sum_z 2^(m_z - M) acc_z / sum_z 2^(m_z - M) l_z.
+// A split that saw no key of row R has m_z = -inf and weighs 0; split 0 always sees key 0, so M is finite.
+__global__ void attention_merge_kernel(float *__restrict__ out, const float *__restrict__ partial, int64_t rows,
+                                       int head_dim, int n_splits) {
+    const int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= rows * head_dim) return;
+    const int64_t R = e / head_dim;
+    const int c = (int)(e % head_dim);
+    const int64_t split_stride = rows * (head_dim + 2);
+    const float *p = partial + R * (head_dim + 2);
+    float mx = -INFINITY;
+    for (int z = 0; z < n_splits; z++) mx = fmaxf(mx, p[z * split_stride + head_dim]);
+    float num = 0.0f, den = 0.0f;
+    for (int z = 0; z < n_splits; z++) {
+        const float *pz = p + z * split_stride;
+        const float w = exp2f(pz[head_dim] - mx);
+        num += w * pz[c];
+        den += w * pz[head_dim + 1];
+    }
+    out[e] = num / den;
 }
 
 // Fallback for head_dim > 128 (or a device without the shared memory for the tiled kernel): one warp per
@@ -189,29 +234,90 @@ __global__ void attention_warp_kernel(float *out, const float *q, const float *k
     for (int c = lane; c < head_dim; c += 32) oi[c] *= inv;
 }
 
-// Launches the tiled kernel for padded head size D; false if this device lacks the shared memory for it.
-// The opt-in limit is read from the device (227 KB on Hopper, 99 KB on consumer parts); the kernel's
-// attribute is set once per thread and device.
+// What the launcher needs to know about the current device, read once per thread and device.
+struct DeviceInfo {
+    int device = -1, sms = 0, smem_optin = 0;
+    cudaMemPool_t pool = nullptr;  // scratch for split partials; null if it could not be created
+};
+
+// A memory pool per device that never returns its memory to the driver (release threshold: max), so that
+// stream-ordered scratch allocations are served from memory already mapped.
+cudaMemPool_t scratch_pool(int dev) {
+    static std::mutex mu;
+    static std::unordered_map<int, cudaMemPool_t> pools;
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = pools.find(dev);
+    if (it != pools.end()) return it->second;
+    cudaMemPoolProps props = {};
+    props.allocType = cudaMemAllocationTypePinned;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = dev;
+    cudaMemPool_t pool = nullptr;
+    if (cudaMemPoolCreate(&pool, &props) != cudaSuccess) {
+        cudaGetLastError();  // clear the error: attention then runs unsplit
+        pool = nullptr;
+    } else {
+        uint64_t keep_all = UINT64_MAX;
+        cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep_all);
+    }
+    pools[dev] = pool;
+    return pool;
+}
+
+const DeviceInfo *device_info() {
+    static thread_local DeviceInfo info;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return nullptr;
+    if (info.device != dev) {
+        DeviceInfo fresh;
+        if (cudaDeviceGetAttribute(&fresh.sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&fresh.smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+            return nullptr;
+        fresh.pool = scratch_pool(dev);
+        fresh.device = dev;
+        info = fresh;
+    }
+    return &info;
+}
+
+// Launches the tiled kernel for padded head size D; false if this device lacks the shared memory for it
+// (the opt-in limit is 227 KB on Hopper, 99 KB on consumer parts).
 template <int D>
-bool launch_tiled(float *out, const float *q, const float *k, const float *v, const int32_t *pos, int n,
-                  int n_heads, int n_kv_heads, int head_dim, float scale_log2, cudaStream_t stream) {
+bool launch_tiled(const DeviceInfo &dev, float *out, const float *q, const float *k, const float *v,
+                  const int32_t *pos, int n, int n_heads, int n_kv_heads, int head_dim, float scale_log2,
+                  cudaStream_t stream) {
     constexpr size_t bytes = Layout<D>::kBytes;
     static thread_local int configured_device = -1;
-    int dev = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (configured_device != dev) {
-        int optin = 0;
-        if (cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess ||
-            (size_t)optin < bytes)
-            return false;
+    if ((size_t)dev.smem_optin < bytes) return false;
+    if (configured_device != dev.device) {
         if (cudaFuncSetAttribute(attention_tiled_kernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  (int)bytes) != cudaSuccess)
             return false;
-        configured_device = dev;
+        configured_device = dev.device;
     }
     const int row_tiles = (int)(((int64_t)n * (n_heads / n_kv_heads) + kRows - 1) / kRows);
-    attention_tiled_kernel<D><<<dim3(row_tiles, n_kv_heads), kThreads, bytes, stream>>>(
-        out, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2);
+    // Aim at two resident blocks per multiprocessor (what the shared memory allows at D = 128).
+    constexpr int kMaxSplits = 64;
+    const int64_t blocks = (int64_t)row_tiles * n_kv_heads;
+    int splits = blocks >= dev.sms ? 1 : (int)((2 * dev.sms + blocks - 1) / blocks);
+    splits = splits > kMaxSplits ? kMaxSplits : splits;
+    const int64_t rows = (int64_t)n * n_heads;
+    float *partial = nullptr;  // [splits][rows][head_dim + 2]
+    if (splits > 1) {
+        const size_t scratch = sizeof(float) * splits * rows * (head_dim + 2);
+        if (!dev.pool || cudaMallocFromPoolAsync((void **)&partial, scratch, dev.pool, stream) != cudaSuccess) {
+            cudaGetLastError();  // clear the failed allocation's error: the unsplit kernel does the work
+            splits = 1;
+        }
+    }
+    attention_tiled_kernel<D><<<dim3(row_tiles, n_kv_heads, splits), kThreads, bytes, stream>>>(
+        out, partial, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2);
+    if (splits > 1) {
+        constexpr int kMergeThreads = 256;
+        attention_merge_kernel<<<(unsigned)((rows * head_dim + kMergeThreads - 1) / kMergeThreads), kMergeThreads,
+                                 0, stream>>>(out, partial, rows, head_dim, splits);
+        cudaFreeAsync(partial, stream);
+    }
     return true;
 }
 
@@ -222,10 +328,14 @@ void sg_cuda_attention(float *out, const float *q, const float *k, const float *
     if (n <= 0 || n_heads <= 0 || head_dim <= 0) return;
     cudaStream_t s = (cudaStream_t)stream;
     const float scale_log2 = (float)(M_LOG2E / std::sqrt((double)head_dim));
-    bool done = false;
-    if (head_dim <= 32) done = launch_tiled<32>(out, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2, s);
-    else if (head_dim <= 64) done = launch_tiled<64>(out, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2, s);
-    else if (head_dim <= 128) done = launch_tiled<128>(out, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2, s);
+    const DeviceInfo *dev = device_info();
+    auto tiled = [&](auto launch) {
+        return launch(*dev, out, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2, s);
+    };
+    const bool done = dev && (head_dim <= 32    ? tiled(launch_tiled<32>)
+                              : head_dim <= 64  ? tiled(launch_tiled<64>)
+                              : head_dim <= 128 ? tiled(launch_tiled<128>)
+                                                : false);
     if (!done) {
         constexpr int kWarpsPerBlock = 8;
         const int64_t rows = (int64_t)n * n_heads;

@@ -76,7 +76,9 @@ int sg_gpu_probe(char *msg, int msg_len);
 
 /* Same contracts as the CPU set, on device pointers, enqueued on stream (a cudaStream_t).
  * sg_cuda_attention needs head_dim <= 128 for its tiled kernel and falls back to a slow one-warp-per-row
- * kernel beyond that. sg_cuda_compact writes *count to device memory, so a routed layer needs no host
+ * kernel beyond that; when few query rows leave the device idle (decode) it splits the keys over several
+ * blocks and takes their partial results' scratch stream-ordered from a private memory pool that keeps its
+ * memory (a few hundred KB). sg_cuda_compact writes *count to device memory, so a routed layer needs no host
  * round trip. */
 void sg_cuda_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps, void *stream);
 void sg_cuda_rope(float *x, const int32_t *pos, int n, int n_heads, int head_dim, float theta, int rotate_half,

@@ -106,8 +106,10 @@ void bench_rmsnorm(Rng &rng) {
 
 void bench_attention(Rng &rng) {
     std::printf("\n### Causal attention (fp32, CUDA cores)\n\n");
-    std::printf("FLOPs = 4 * head_dim * heads * sum over queries of (pos + 1) (QK^T and PV, causal half).\n\n");
-    std::printf("| case | queries | cache | heads / kv heads | head_dim | ms | TFLOP/s |\n|---|---|---|---|---|---|---|\n");
+    std::printf("FLOPs = 4 * head_dim * heads * sum over queries of (pos + 1) (QK^T and PV, causal half). "
+                "Decode is bound by reading the K/V cache once: its GB/s counts those bytes.\n\n");
+    std::printf("| case | queries | cache | heads / kv heads | head_dim | ms | TFLOP/s | K/V GB/s |\n"
+                "|---|---|---|---|---|---|---|---|\n");
     struct Case {
         const char *name;
         int t, n_heads, n_kv_heads;
@@ -115,7 +117,8 @@ void bench_attention(Rng &rng) {
     };
     const int hd = 128;
     for (Case c : {Case{"LLaMA-2-7B prefill", 4096, 32, 32, 1.0}, Case{"LLaMA-3-8B prefill", 4096, 32, 8, 1.0},
-                   Case{"LLaMA-3-8B routed prefill", 4096, 32, 8, 0.6}, Case{"LLaMA-3-8B decode", 8192, 32, 8, 0.0}}) {
+                   Case{"LLaMA-3-8B routed prefill", 4096, 32, 8, 0.6}, Case{"LLaMA-2-7B decode", 4096, 32, 32, 0.0},
+                   Case{"LLaMA-3-8B decode", 8192, 32, 8, 0.0}}) {
         std::vector<int32_t> pos = c.keep == 0.0 ? std::vector<int32_t>{c.t - 1}
                                    : c.keep == 1.0 ? contiguous_positions(c.t, 0)
                                                    : kept_positions(rng, c.t, c.keep);
@@ -127,8 +130,11 @@ void bench_attention(Rng &rng) {
         for (int p : pos) flops += 4.0 * hd * c.n_heads * (p + 1);
         double us = median_us([&] { sg_cuda_attention(out, q, k, v, dpos, n, c.n_heads, c.n_kv_heads, hd, stream); },
                               c.keep == 0.0 ? 15 : 7, c.keep == 0.0 ? 10 : 1);
-        std::printf("| %s | %d | %d | %d / %d | %d | %.3f | %.2f |\n", c.name, n, c.t, c.n_heads, c.n_kv_heads, hd,
+        const double kv_gbs = 2.0 * c.t * c.n_kv_heads * hd * sizeof(float) / us / 1e3;
+        std::printf("| %s | %d | %d | %d / %d | %d | %.3f | %.2f | ", c.name, n, c.t, c.n_heads, c.n_kv_heads, hd,
                     us / 1e3, flops / us / 1e6);
+        if (c.keep == 0.0) std::printf("%.0f |\n", kv_gbs);
+        else std::printf("- |\n");
         for (float *p : {q, out, k, v}) CUDA_OK(cudaFree(p));
         CUDA_OK(cudaFree(dpos));
     }

@@ -218,7 +218,8 @@ int main() {
                 prop.multiProcessorCount);
     CUDA_OK(cudaStreamCreate(&stream));
 
-    for (int d : {1, 13, 1000, 4099, 4096, 8192}) check_rmsnorm(d >= 4096 ? 33 : 7, d, 1e-5f, 0, false);
+    // Four variants: float4 or scalar, row cached in registers (<= 2048 units) or read twice.
+    for (int d : {1, 13, 1000, 4099, 4096, 8192, 12288}) check_rmsnorm(d >= 4096 ? 33 : 7, d, 1e-5f, 0, false);
     check_rmsnorm(4096, 4096, 1e-5f, 0, false);
     check_rmsnorm(5, 256, 1e-6f, 1, false);
     check_rmsnorm(33, 256, 1e-6f, 0, true);
@@ -240,7 +241,9 @@ int main() {
     check_attention("unsorted", {5, 0, 49, 17, 17, 3, 30, 48, 1}, 50, 8, 2, 6);
     check_attention("prefill", contiguous_positions(33, 0), 33, 1, 1, 1);
     check_attention("prefill", contiguous_positions(300, 0), 300, 8, 8, 128);
+    // Grids of at least one block per multiprocessor run unsplit; smaller ones split the keys.
     check_attention("prefill llama3", contiguous_positions(257, 0), 257, 32, 8, 128);
+    check_attention("prefill unsplit", contiguous_positions(1024, 0), 1024, 16, 4, 64);
     check_attention("routed prefill", kept_positions(rng, 1000, 0.6), 1000, 8, 2, 64);
     check_attention("long tail", contiguous_positions(16, 8284), 8300, 4, 1, 128);
     check_attention("head_dim 160", contiguous_positions(40, 10), 50, 4, 2, 160);
