@@ -17,3 +17,10 @@ if(SKIPGPT_HAVE_CUDA)
   add_test(NAME cuda_kernels COMMAND test_cuda_kernels)
   set_tests_properties(cuda_kernels PROPERTIES SKIP_RETURN_CODE 77)
 endif()
+
+# Not a test: bandwidth and timings on a GPU (tests/gpu/run.sh runs it). Exits 77 without a device.
+if(SKIPGPT_HAVE_CUDA)
+  add_executable(bench_cuda_rows "${CMAKE_SOURCE_DIR}/tests/native/bench_cuda_rows.cu")
+  target_link_libraries(bench_cuda_rows PRIVATE skipgpt_cuda CUDA::cudart)
+  set_target_properties(bench_cuda_rows PROPERTIES BUILD_RPATH "${SKIPGPT_OUTPUT_DIR}")
+endif()

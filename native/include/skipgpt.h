@@ -61,6 +61,10 @@ void sg_cpu_add(float *dst, const float *src, int64_t len);
 /* loss[i] = logsumexp(logits[i, :]) - logits[i, targets[i]] for logits[n, vocab]. */
 void sg_cpu_cross_entropy(float *loss, const float *logits, const int32_t *targets, int n, int vocab);
 
+/* Compaction of a routing decision: idx[0 .. *count) = the i < n with keep[i] != 0, ascending; *count = how
+ * many. idx has room for n; entries from *count on are left untouched. */
+void sg_cpu_compact(int32_t *idx, int32_t *count, const uint8_t *keep, int n);
+
 /* ---------------------------------------------------------------- GPU probe (native/cpu) */
 
 /* Looks for a usable NVIDIA GPU by dlopen()ing the driver (libcuda.so.1) - nothing links CUDA.
@@ -70,7 +74,12 @@ int sg_gpu_probe(char *msg, int msg_len);
 
 /* ---------------------------------------------------------------- CUDA kernels (native/cuda) */
 
-/* Same contracts as the CPU set, on device pointers, enqueued on stream (a cudaStream_t). */
+/* Same contracts as the CPU set, on device pointers, enqueued on stream (a cudaStream_t).
+ * sg_cuda_attention needs head_dim <= 128 for its tiled kernel and falls back to a slow one-warp-per-row
+ * kernel beyond that; when few query rows leave the device idle (decode) it splits the keys over several
+ * blocks and takes their partial results' scratch stream-ordered from a private memory pool that keeps its
+ * memory (a few hundred KB). sg_cuda_compact writes *count to device memory, so a routed layer needs no host
+ * round trip. */
 void sg_cuda_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps, void *stream);
 void sg_cuda_rope(float *x, const int32_t *pos, int n, int n_heads, int head_dim, float theta, int rotate_half,
                   void *stream);
@@ -84,6 +93,7 @@ void sg_cuda_scatter_add_rows(float *dst, const float *src, const int32_t *idx, 
 void sg_cuda_add(float *dst, const float *src, int64_t len, void *stream);
 void sg_cuda_cross_entropy(float *loss, const float *logits, const int32_t *targets, int n, int vocab,
                            void *stream);
+void sg_cuda_compact(int32_t *idx, int32_t *count, const uint8_t *keep, int n, void *stream);
 
 #ifdef __cplusplus
 }

@@ -1,2 +1,270 @@
+// Every sg_cpu_* kernel against a plain double-precision reference written here, on random inputs of
+// awkward shapes. Outputs are poisoned with NaN first, so an element the kernel forgot fails the check.
+#include "check.h"
 #include "skipgpt.h"
-int main() { return 0; }
+
+#include <cstring>
+#include <string>
+
+namespace {
+
+Checker checker;
+Rng rng(20240611);
+char shape[160];
+
+// ---------------------------------------------------------------- references (double accumulation)
+
+// out[n, d] = x / sqrt(mean(x^2) + eps) * w
+std::vector<double> ref_rmsnorm(const std::vector<float> &x, const std::vector<float> &w, int n, int d, float eps) {
+    std::vector<double> out((size_t)n * d);
+    for (int i = 0; i < n; i++) {
+        double ss = 0;
+        for (int j = 0; j < d; j++) ss += (double)x[(size_t)i * d + j] * x[(size_t)i * d + j];
+        double inv = 1.0 / std::sqrt(ss / d + eps);
+        for (int j = 0; j < d; j++) out[(size_t)i * d + j] = x[(size_t)i * d + j] * inv * w[j];
+    }
+    return out;
+}
+
+// x[n, H*hd] rotated per head; pair j at angle pos * theta^(-2j/hd)
+std::vector<double> ref_rope(const std::vector<float> &x, const std::vector<int32_t> &pos, int n, int n_heads,
+                             int hd, float theta, int rotate_half) {
+    std::vector<double> out(x.begin(), x.end());
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < n_heads; h++)
+            for (int j = 0; j < hd / 2; j++) {
+                double angle = pos[i] * std::pow((double)theta, -2.0 * j / hd);
+                size_t base = (size_t)i * n_heads * hd + (size_t)h * hd;
+                size_t a = base + (rotate_half ? j : 2 * j), b = base + (rotate_half ? j + hd / 2 : 2 * j + 1);
+                double x0 = x[a], x1 = x[b];
+                out[a] = x0 * std::cos(angle) - x1 * std::sin(angle);
+                out[b] = x0 * std::sin(angle) + x1 * std::cos(angle);
+            }
+    return out;
+}
+
+// out[n, H*hd] = softmax(q k^T / sqrt(hd)) v over keys 0..pos[i], kv head h / (H / Hkv)
+std::vector<double> ref_attention(const std::vector<float> &q, const std::vector<float> &k,
+                                  const std::vector<float> &v, const std::vector<int32_t> &pos, int n, int n_heads,
+                                  int n_kv_heads, int hd) {
+    std::vector<double> out((size_t)n * n_heads * hd, 0.0);
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < n_heads; h++) {
+            int kvh = h / (n_heads / n_kv_heads), len = pos[i] + 1;
+            std::vector<double> s(len);
+            double mx = -INFINITY;
+            for (int t = 0; t < len; t++) {
+                double dot = 0;
+                for (int j = 0; j < hd; j++)
+                    dot += (double)q[((size_t)i * n_heads + h) * hd + j] * k[((size_t)t * n_kv_heads + kvh) * hd + j];
+                s[t] = dot / std::sqrt((double)hd);
+                mx = std::max(mx, s[t]);
+            }
+            double sum = 0;
+            for (int t = 0; t < len; t++) sum += (s[t] = std::exp(s[t] - mx));
+            for (int t = 0; t < len; t++)
+                for (int j = 0; j < hd; j++)
+                    out[((size_t)i * n_heads + h) * hd + j] += s[t] / sum * v[((size_t)t * n_kv_heads + kvh) * hd + j];
+        }
+    return out;
+}
+
+// ---------------------------------------------------------------- checks
+
+void check_rmsnorm(int n, int d, float eps, bool in_place) {
+    auto x = random_floats(rng, (size_t)n * d, -2.0f, 2.0f), w = random_floats(rng, d, 0.5f, 1.5f);
+    auto ref = ref_rmsnorm(x, w, n, d, eps);
+    auto out = in_place ? x : nan_filled(x.size());
+    sg_cpu_rmsnorm(out.data(), in_place ? out.data() : x.data(), w.data(), n, d, eps);
+    std::snprintf(shape, sizeof shape, "n=%d d=%d eps=%g%s", n, d, eps, in_place ? " in place" : "");
+    checker.compare("rmsnorm", shape, out.data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_rope(int n, int n_heads, int hd, float theta, int rotate_half, int max_pos) {
+    auto x = random_floats(rng, (size_t)n * n_heads * hd);
+    std::vector<int32_t> pos(n);
+    for (auto &p : pos) p = rng.below(max_pos + 1);
+    pos[0] = max_pos;
+    auto ref = ref_rope(x, pos, n, n_heads, hd, theta, rotate_half);
+    sg_cpu_rope(x.data(), pos.data(), n, n_heads, hd, theta, rotate_half);
+    std::snprintf(shape, sizeof shape, "n=%d H=%d hd=%d theta=%g %s pos<=%d", n, n_heads, hd, theta,
+                  rotate_half ? "rotate-half" : "adjacent", max_pos);
+    checker.compare("rope", shape, x.data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_attention(const char *what, const std::vector<int32_t> &pos, int t, int n_heads, int n_kv_heads, int hd) {
+    int n = (int)pos.size();
+    auto q = random_floats(rng, (size_t)n * n_heads * hd, -2.0f, 2.0f);
+    auto k = random_floats(rng, (size_t)t * n_kv_heads * hd, -2.0f, 2.0f);
+    auto v = random_floats(rng, (size_t)t * n_kv_heads * hd);
+    auto ref = ref_attention(q, k, v, pos, n, n_heads, n_kv_heads, hd);
+    auto out = nan_filled(ref.size());
+    sg_cpu_attention(out.data(), q.data(), k.data(), v.data(), pos.data(), n, n_heads, n_kv_heads, hd);
+    std::snprintf(shape, sizeof shape, "%s n=%d t=%d H=%d Hkv=%d hd=%d", what, n, t, n_heads, n_kv_heads, hd);
+    checker.compare("attention", shape, out.data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_swiglu(int64_t len, bool in_place) {
+    auto gate = random_floats(rng, len, -12.0f, 12.0f), up = random_floats(rng, len, -2.0f, 2.0f);
+    std::vector<double> ref(len);
+    for (int64_t i = 0; i < len; i++) ref[i] = gate[i] / (1.0 + std::exp(-(double)gate[i])) * up[i];
+    auto out = in_place ? gate : nan_filled(len);
+    sg_cpu_swiglu(out.data(), in_place ? out.data() : gate.data(), up.data(), len);
+    std::snprintf(shape, sizeof shape, "len=%lld%s", (long long)len, in_place ? " in place" : "");
+    checker.compare("swiglu", shape, out.data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_softmax(int n, int d, float range) {
+    auto x = random_floats(rng, (size_t)n * d, -range, range);
+    std::vector<double> ref((size_t)n * d);
+    for (int i = 0; i < n; i++) {
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < d; j++) mx = std::max(mx, (double)x[(size_t)i * d + j]);
+        for (int j = 0; j < d; j++) sum += std::exp(x[(size_t)i * d + j] - mx);
+        for (int j = 0; j < d; j++) ref[(size_t)i * d + j] = std::exp(x[(size_t)i * d + j] - mx) / sum;
+    }
+    sg_cpu_softmax(x.data(), n, d);
+    std::snprintf(shape, sizeof shape, "n=%d d=%d logits in +-%g", n, d, range);
+    checker.compare("softmax", shape, x.data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_embedding(int vocab, int n, int d) {
+    auto table = random_floats(rng, (size_t)vocab * d);
+    std::vector<int32_t> ids(n);
+    for (auto &id : ids) id = rng.below(vocab);
+    ids[0] = vocab - 1;
+    std::vector<float> ref((size_t)n * d);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) ref[(size_t)i * d + j] = table[(size_t)ids[i] * d + j];
+    auto out = nan_filled(ref.size());
+    sg_cpu_embedding(out.data(), table.data(), ids.data(), n, d);
+    std::snprintf(shape, sizeof shape, "vocab=%d n=%d d=%d", vocab, n, d);
+    checker.compare("embedding", shape, out.data(), ref.data(), ref.size(), 0.0);
+}
+
+void check_gather_rows(int rows, int count, int d) {
+    auto src = random_floats(rng, (size_t)rows * d);
+    auto idx = random_subset(rng, rows, count);
+    std::vector<float> ref((size_t)count * d);
+    for (int i = 0; i < count; i++)
+        for (int j = 0; j < d; j++) ref[(size_t)i * d + j] = src[(size_t)idx[i] * d + j];
+    auto out = nan_filled(ref.size());
+    sg_cpu_gather_rows(out.data(), src.data(), idx.data(), count, d);
+    std::snprintf(shape, sizeof shape, "rows=%d count=%d d=%d permuted", rows, count, d);
+    checker.compare("gather_rows", shape, out.data(), ref.data(), ref.size(), 0.0);
+}
+
+void check_scatter_add_rows(int rows, int count, int d) {
+    auto dst = random_floats(rng, (size_t)rows * d), src = random_floats(rng, (size_t)count * d);
+    auto idx = random_subset(rng, rows, count);
+    std::vector<double> ref(dst.begin(), dst.end());
+    for (int i = 0; i < count; i++)
+        for (int j = 0; j < d; j++) ref[(size_t)idx[i] * d + j] += src[(size_t)i * d + j];
+    sg_cpu_scatter_add_rows(dst.data(), src.data(), idx.data(), count, d);
+    std::snprintf(shape, sizeof shape, "rows=%d count=%d d=%d permuted", rows, count, d);
+    checker.compare("scatter_add_rows", shape, dst.data(), ref.data(), ref.size(), 1e-6);
+}
+
+void check_add(int64_t len) {
+    auto dst = random_floats(rng, len), src = random_floats(rng, len);
+    std::vector<double> ref(len);
+    for (int64_t i = 0; i < len; i++) ref[i] = (double)dst[i] + src[i];
+    sg_cpu_add(dst.data(), src.data(), len);
+    std::snprintf(shape, sizeof shape, "len=%lld", (long long)len);
+    checker.compare("add", shape, dst.data(), ref.data(), ref.size(), 1e-6);
+}
+
+void check_cross_entropy(int n, int vocab, float range) {
+    auto logits = random_floats(rng, (size_t)n * vocab, -range, range);
+    std::vector<int32_t> targets(n);
+    for (auto &t : targets) t = rng.below(vocab);
+    targets[0] = vocab - 1;
+    std::vector<double> ref(n);
+    for (int i = 0; i < n; i++) {
+        const float *li = logits.data() + (size_t)i * vocab;
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < vocab; j++) mx = std::max(mx, (double)li[j]);
+        for (int j = 0; j < vocab; j++) sum += std::exp(li[j] - mx);
+        ref[i] = std::log(sum) + mx - li[targets[i]];
+    }
+    auto loss = nan_filled(n);
+    sg_cpu_cross_entropy(loss.data(), logits.data(), targets.data(), n, vocab);
+    std::snprintf(shape, sizeof shape, "n=%d vocab=%d logits in +-%g", n, vocab, range);
+    checker.compare("cross_entropy", shape, loss.data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_compact(int n, double keep_prob) {
+    std::vector<uint8_t> keep(n);
+    for (auto &k : keep) k = rng.uniform() < keep_prob ? (uint8_t)(1 + rng.below(255)) : 0;
+    std::vector<int32_t> ref;
+    for (int i = 0; i < n; i++)
+        if (keep[i]) ref.push_back(i);
+    std::vector<int32_t> idx(n + 1, -1);  // one spare entry: must stay untouched
+    int32_t count = -1;
+    sg_cpu_compact(idx.data(), &count, keep.data(), n);
+    std::snprintf(shape, sizeof shape, "n=%d keep=%g -> count %d", n, keep_prob, count);
+    int32_t ref_count = (int32_t)ref.size();
+    ref.resize(n + 1, -1);
+    if (count != ref_count) {
+        std::printf("compact: count %d, want %d\n", count, ref_count);
+        checker.failures++;
+    }
+    checker.compare("compact", shape, idx.data(), ref.data(), ref.size(), 0.0);
+}
+
+}  // namespace
+
+int main() {
+    for (int d : {1, 13, 1000, 4099, 4096}) check_rmsnorm(d > 1000 ? 5 : 7, d, 1e-5f, false);
+    check_rmsnorm(1, 8, 1e-6f, false);
+    check_rmsnorm(33, 257, 1e-6f, true);
+
+    for (int rotate_half : {0, 1}) {
+        check_rope(1, 1, 6, 10000.0f, rotate_half, 3);
+        check_rope(5, 3, 8, 10000.0f, rotate_half, 12000);
+        check_rope(17, 8, 64, 10000.0f, rotate_half, 9999);
+        check_rope(9, 4, 128, 500000.0f, rotate_half, 16383);
+    }
+
+    check_attention("decode", {299}, 300, 4, 4, 64);
+    check_attention("prefill", contiguous_positions(37, 0), 37, 4, 2, 8);
+    check_attention("chunked prefill", contiguous_positions(70, 60), 130, 3, 3, 64);
+    check_attention("routed prefill", kept_positions(rng, 200, 0.6), 200, 8, 2, 128);
+    check_attention("routed prefill", kept_positions(rng, 1100, 0.05), 1100, 4, 1, 128);
+    check_attention("unsorted", {5, 0, 49, 17, 17, 3, 30, 48, 1}, 50, 8, 2, 6);
+    check_attention("prefill", contiguous_positions(33, 0), 33, 1, 1, 1);
+
+    for (int64_t len : {1, 7, 1000, 100003}) check_swiglu(len, false);
+    check_swiglu(4097, true);
+
+    check_softmax(1, 1, 1.0f);
+    check_softmax(3, 7, 1.0f);
+    check_softmax(65, 129, 30.0f);
+    check_softmax(2, 32003, 10.0f);
+
+    check_embedding(1, 1, 1);
+    check_embedding(50, 13, 7);
+    check_embedding(300, 40, 64);
+
+    check_gather_rows(1, 1, 1);
+    check_gather_rows(100, 61, 5);
+    check_gather_rows(300, 250, 4096);
+
+    check_scatter_add_rows(1, 1, 1);
+    check_scatter_add_rows(100, 61, 5);
+    check_scatter_add_rows(300, 250, 4096);
+
+    for (int64_t len : {1, 9, 70001}) check_add(len);
+
+    check_cross_entropy(1, 2, 3.0f);
+    check_cross_entropy(6, 17, 15.0f);
+    check_cross_entropy(40, 32000, 10.0f);
+
+    check_compact(0, 0.5);
+    check_compact(1, 1.0);
+    check_compact(13, 0.0);
+    check_compact(1000, 0.6);
+    check_compact(5000, 0.75);
+
+    return checker.finish("cpu kernels");
+}

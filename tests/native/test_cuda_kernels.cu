@@ -1,2 +1,285 @@
+// Every sg_cuda_* kernel against its sg_cpu_* twin (which test_cpu_kernels checks against plain references),
+// on random inputs of awkward shapes. Device outputs are poisoned with 0xFF bytes (NaN as float, -1 as int)
+// before each kernel runs. Exits 77 (CTest: skipped) where no CUDA device is usable.
+#include "check.h"
 #include "skipgpt.h"
-int main() { return 77; }
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <utility>
+
+namespace {
+
+Checker checker;
+Rng rng(77031);
+char shape[160];
+cudaStream_t stream;
+
+void cuda_ok(cudaError_t e, const char *what, int line) {
+    if (e != cudaSuccess) {
+        std::printf("CUDA error at line %d (%s): %s\n", line, what, cudaGetErrorString(e));
+        std::exit(1);
+    }
+}
+#define CUDA_OK(call) cuda_ok((call), #call, __LINE__)
+
+// Launch errors, then execution errors, of the kernel just enqueued.
+#define KERNEL_DONE()                                  \
+    do {                                               \
+        CUDA_OK(cudaGetLastError());                   \
+        CUDA_OK(cudaStreamSynchronize(stream));        \
+        CUDA_OK(cudaDeviceSynchronize());              \
+    } while (0)
+
+// A device copy of a host vector (or a poisoned buffer); freed on scope exit.
+template <typename T>
+struct Dev {
+    T *p = nullptr;
+    size_t len = 0;
+    explicit Dev(size_t n) : len(n) {
+        CUDA_OK(cudaMalloc(&p, (n ? n : 1) * sizeof(T)));
+        CUDA_OK(cudaMemset(p, 0xFF, (n ? n : 1) * sizeof(T)));
+    }
+    explicit Dev(const std::vector<T> &h) : Dev(h.size()) {
+        CUDA_OK(cudaMemcpy(p, h.data(), len * sizeof(T), cudaMemcpyHostToDevice));
+    }
+    Dev(const Dev &) = delete;
+    Dev &operator=(const Dev &) = delete;
+    ~Dev() { cudaFree(p); }
+    std::vector<T> host() const {
+        std::vector<T> h(len);
+        CUDA_OK(cudaMemcpy(h.data(), p, len * sizeof(T), cudaMemcpyDeviceToHost));
+        return h;
+    }
+};
+
+void check_rmsnorm(int n, int d, float eps, int offset, bool in_place) {
+    // offset shifts the buffers by a few floats: d % 4 == 0 but unaligned must take the scalar path.
+    auto x = random_floats(rng, (size_t)n * d + offset, -2.0f, 2.0f), w = random_floats(rng, d + offset, 0.5f, 1.5f);
+    std::vector<float> ref((size_t)n * d);
+    sg_cpu_rmsnorm(ref.data(), x.data() + offset, w.data() + offset, n, d, eps);
+    Dev<float> dx(x), dw(w), dout((size_t)n * d + offset);
+    float *out = in_place ? dx.p + offset : dout.p + offset;
+    sg_cuda_rmsnorm(out, dx.p + offset, dw.p + offset, n, d, eps, stream);
+    KERNEL_DONE();
+    auto got = (in_place ? dx : dout).host();
+    std::snprintf(shape, sizeof shape, "n=%d d=%d%s%s", n, d, offset ? " unaligned" : "", in_place ? " in place" : "");
+    checker.compare("rmsnorm", shape, got.data() + offset, ref.data(), ref.size(), 1e-5);
+}
+
+void check_rope(int n, int n_heads, int hd, float theta, int rotate_half, int max_pos) {
+    auto x = random_floats(rng, (size_t)n * n_heads * hd);
+    std::vector<int32_t> pos(n);
+    for (auto &p : pos) p = rng.below(max_pos + 1);
+    pos[0] = max_pos;
+    Dev<float> dx(x);
+    Dev<int32_t> dpos(pos);
+    sg_cpu_rope(x.data(), pos.data(), n, n_heads, hd, theta, rotate_half);
+    sg_cuda_rope(dx.p, dpos.p, n, n_heads, hd, theta, rotate_half, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d H=%d hd=%d theta=%g %s pos<=%d", n, n_heads, hd, theta,
+                  rotate_half ? "rotate-half" : "adjacent", max_pos);
+    checker.compare("rope", shape, dx.host().data(), x.data(), x.size(), 1e-5);
+}
+
+void check_attention(const char *what, const std::vector<int32_t> &pos, int t, int n_heads, int n_kv_heads, int hd) {
+    int n = (int)pos.size();
+    auto q = random_floats(rng, (size_t)n * n_heads * hd, -2.0f, 2.0f);
+    auto k = random_floats(rng, (size_t)t * n_kv_heads * hd, -2.0f, 2.0f);
+    auto v = random_floats(rng, (size_t)t * n_kv_heads * hd);
+    std::vector<float> ref(q.size());
+    sg_cpu_attention(ref.data(), q.data(), k.data(), v.data(), pos.data(), n, n_heads, n_kv_heads, hd);
+    Dev<float> dq(q), dk(k), dv(v), dout(q.size());
+    Dev<int32_t> dpos(pos);
+    sg_cuda_attention(dout.p, dq.p, dk.p, dv.p, dpos.p, n, n_heads, n_kv_heads, hd, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "%s n=%d t=%d H=%d Hkv=%d hd=%d", what, n, t, n_heads, n_kv_heads, hd);
+    checker.compare("attention", shape, dout.host().data(), ref.data(), ref.size(), 1e-4);
+}
+
+void check_swiglu(int64_t len, bool in_place) {
+    auto gate = random_floats(rng, len, -12.0f, 12.0f), up = random_floats(rng, len, -2.0f, 2.0f);
+    std::vector<float> ref(len);
+    sg_cpu_swiglu(ref.data(), gate.data(), up.data(), len);
+    Dev<float> dg(gate), du(up), dout(len);
+    sg_cuda_swiglu(in_place ? dg.p : dout.p, dg.p, du.p, len, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "len=%lld%s", (long long)len, in_place ? " in place" : "");
+    checker.compare("swiglu", shape, (in_place ? dg : dout).host().data(), ref.data(), ref.size(), 1e-4);
+}
+
+void check_softmax(int n, int d, float range) {
+    auto x = random_floats(rng, (size_t)n * d, -range, range);
+    Dev<float> dx(x);
+    sg_cpu_softmax(x.data(), n, d);
+    sg_cuda_softmax(dx.p, n, d, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d d=%d logits in +-%g", n, d, range);
+    checker.compare("softmax", shape, dx.host().data(), x.data(), x.size(), 1e-4);
+}
+
+void check_embedding(int vocab, int n, int d) {
+    auto table = random_floats(rng, (size_t)vocab * d);
+    std::vector<int32_t> ids(n);
+    for (auto &id : ids) id = rng.below(vocab);
+    ids[0] = vocab - 1;
+    std::vector<float> ref((size_t)n * d);
+    sg_cpu_embedding(ref.data(), table.data(), ids.data(), n, d);
+    Dev<float> dt(table), dout(ref.size());
+    Dev<int32_t> dids(ids);
+    sg_cuda_embedding(dout.p, dt.p, dids.p, n, d, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "vocab=%d n=%d d=%d", vocab, n, d);
+    checker.compare("embedding", shape, dout.host().data(), ref.data(), ref.size(), 0.0);
+}
+
+void check_gather_rows(int rows, int count, int d) {
+    auto src = random_floats(rng, (size_t)rows * d);
+    auto idx = random_subset(rng, rows, count);
+    std::vector<float> ref((size_t)count * d);
+    sg_cpu_gather_rows(ref.data(), src.data(), idx.data(), count, d);
+    Dev<float> dsrc(src), dout(ref.size());
+    Dev<int32_t> didx(idx);
+    sg_cuda_gather_rows(dout.p, dsrc.p, didx.p, count, d, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "rows=%d count=%d d=%d permuted", rows, count, d);
+    checker.compare("gather_rows", shape, dout.host().data(), ref.data(), ref.size(), 0.0);
+}
+
+void check_scatter_add_rows(int rows, int count, int d) {
+    auto dst = random_floats(rng, (size_t)rows * d), src = random_floats(rng, (size_t)count * d);
+    auto idx = random_subset(rng, rows, count);
+    Dev<float> ddst(dst), dsrc(src);
+    Dev<int32_t> didx(idx);
+    sg_cpu_scatter_add_rows(dst.data(), src.data(), idx.data(), count, d);
+    sg_cuda_scatter_add_rows(ddst.p, dsrc.p, didx.p, count, d, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "rows=%d count=%d d=%d permuted", rows, count, d);
+    checker.compare("scatter_add_rows", shape, ddst.host().data(), dst.data(), dst.size(), 0.0);
+}
+
+void check_add(int64_t len) {
+    auto dst = random_floats(rng, len), src = random_floats(rng, len);
+    Dev<float> ddst(dst), dsrc(src);
+    sg_cpu_add(dst.data(), src.data(), len);
+    sg_cuda_add(ddst.p, dsrc.p, len, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "len=%lld", (long long)len);
+    checker.compare("add", shape, ddst.host().data(), dst.data(), dst.size(), 0.0);
+}
+
+void check_cross_entropy(int n, int vocab, float range) {
+    auto logits = random_floats(rng, (size_t)n * vocab, -range, range);
+    std::vector<int32_t> targets(n);
+    for (auto &t : targets) t = rng.below(vocab);
+    targets[0] = vocab - 1;
+    std::vector<float> ref(n);
+    sg_cpu_cross_entropy(ref.data(), logits.data(), targets.data(), n, vocab);
+    Dev<float> dl(logits), dloss(n);
+    Dev<int32_t> dt(targets);
+    sg_cuda_cross_entropy(dloss.p, dl.p, dt.p, n, vocab, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d vocab=%d logits in +-%g", n, vocab, range);
+    checker.compare("cross_entropy", shape, dloss.host().data(), ref.data(), ref.size(), 1e-4);
+}
+
+void check_compact(int n, double keep_prob) {
+    std::vector<uint8_t> keep(n);
+    for (auto &k : keep) k = rng.uniform() < keep_prob ? (uint8_t)(1 + rng.below(255)) : 0;
+    std::vector<int32_t> ref(n + 1, -1);  // the spare entry, and those past the count, stay -1
+    int32_t ref_count = -1;
+    sg_cpu_compact(ref.data(), &ref_count, keep.data(), n);
+    Dev<uint8_t> dkeep(keep);
+    Dev<int32_t> didx(n + 1), dcount(1);
+    sg_cuda_compact(didx.p, dcount.p, dkeep.p, n, stream);
+    KERNEL_DONE();
+    int32_t count = dcount.host()[0];
+    if (count != ref_count) {
+        std::printf("compact: n=%d count %d, want %d  FAIL\n", n, count, ref_count);
+        checker.failures++;
+    }
+    std::snprintf(shape, sizeof shape, "n=%d keep=%g -> count %d", n, keep_prob, count);
+    checker.compare("compact", shape, didx.host().data(), ref.data(), ref.size(), 0.0);
+}
+
+}  // namespace
+
+int main() {
+    int devices = 0;
+    cudaError_t e = cudaGetDeviceCount(&devices);
+    if (e != cudaSuccess || devices == 0) {
+        std::printf("no CUDA device: skipping (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+        return 77;
+    }
+    cudaDeviceProp prop;
+    CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+    std::printf("device 0: %s, compute capability %d.%d, %d SMs\n", prop.name, prop.major, prop.minor,
+                prop.multiProcessorCount);
+    CUDA_OK(cudaStreamCreate(&stream));
+
+    // Four variants: float4 or scalar, row cached in registers (<= 2048 units) or read twice.
+    for (int d : {1, 13, 1000, 4099, 4096, 8192, 12288}) check_rmsnorm(d >= 4096 ? 33 : 7, d, 1e-5f, 0, false);
+    check_rmsnorm(4096, 4096, 1e-5f, 0, false);
+    check_rmsnorm(5, 256, 1e-6f, 1, false);
+    check_rmsnorm(33, 256, 1e-6f, 0, true);
+    check_rmsnorm(33, 257, 1e-6f, 0, true);
+
+    for (int rotate_half : {0, 1}) {
+        check_rope(1, 1, 6, 10000.0f, rotate_half, 3);
+        check_rope(5, 3, 8, 10000.0f, rotate_half, 12000);
+        check_rope(17, 8, 64, 10000.0f, rotate_half, 9999);
+        check_rope(513, 32, 128, 500000.0f, rotate_half, 16383);
+    }
+
+    check_attention("decode", {299}, 300, 4, 4, 64);
+    check_attention("decode", {8191}, 8192, 32, 8, 128);
+    check_attention("prefill", contiguous_positions(37, 0), 37, 4, 2, 8);
+    check_attention("chunked prefill", contiguous_positions(70, 60), 130, 3, 3, 64);
+    check_attention("routed prefill", kept_positions(rng, 200, 0.6), 200, 8, 2, 128);
+    check_attention("routed prefill", kept_positions(rng, 1100, 0.05), 1100, 4, 1, 128);
+    check_attention("unsorted", {5, 0, 49, 17, 17, 3, 30, 48, 1}, 50, 8, 2, 6);
+    check_attention("prefill", contiguous_positions(33, 0), 33, 1, 1, 1);
+    check_attention("prefill", contiguous_positions(300, 0), 300, 8, 8, 128);
+    // Grids of at least one block per multiprocessor run unsplit; smaller ones split the keys.
+    check_attention("prefill llama3", contiguous_positions(257, 0), 257, 32, 8, 128);
+    check_attention("prefill unsplit", contiguous_positions(1024, 0), 1024, 16, 4, 64);
+    check_attention("routed prefill", kept_positions(rng, 1000, 0.6), 1000, 8, 2, 64);
+    check_attention("long tail", contiguous_positions(16, 8284), 8300, 4, 1, 128);
+    check_attention("head_dim 160", contiguous_positions(40, 10), 50, 4, 2, 160);
+    check_attention("head_dim 96", kept_positions(rng, 150, 0.5), 150, 6, 3, 96);
+
+    for (int64_t len : {1, 7, 1000, (1 << 20) + 3}) check_swiglu(len, false);
+    check_swiglu(4097, true);
+
+    check_softmax(1, 1, 1.0f);
+    check_softmax(3, 7, 1.0f);
+    check_softmax(65, 129, 30.0f);
+    check_softmax(4, 32003, 10.0f);
+    check_softmax(2, 128256, 10.0f);
+
+    check_embedding(1, 1, 1);
+    check_embedding(50, 13, 7);
+    check_embedding(300, 40, 64);
+    check_embedding(1000, 517, 4096);
+
+    for (int d : {1, 5, 4096, 4098}) {
+        check_gather_rows(1000, 613, d);
+        check_scatter_add_rows(1000, 613, d);
+    }
+    check_gather_rows(1, 1, 1);
+    check_scatter_add_rows(1, 1, 1);
+
+    for (int64_t len : {1, 9, 70001, 1 << 22}) check_add(len);
+
+    check_cross_entropy(1, 2, 3.0f);
+    check_cross_entropy(6, 17, 15.0f);
+    check_cross_entropy(40, 32000, 10.0f);
+    check_cross_entropy(3, 128256, 10.0f);
+
+    for (int n : {0, 1, 13, 1023, 1024, 1025, 5000, 70000})
+        for (double keep : {0.0, 0.6, 0.75, 1.0}) check_compact(n, keep);
+
+    CUDA_OK(cudaStreamDestroy(stream));
+    return checker.finish("cuda kernels");
+}

@@ -1,0 +1,55 @@
+// Small device helpers shared by the CUDA kernels: warp and block reductions, launch sizing.
+#ifndef SKIPGPT_CUDA_COMMON_CUH
+#define SKIPGPT_CUDA_COMMON_CUH
+
+#include <cstdint>
+#include <cuda_runtime.h>
+
+namespace sg {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+    return v;
+}
+
+__device__ __forceinline__ float warp_max(float v) {
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
+    return v;
+}
+
+// Sum / max over the whole block (blockDim.x a multiple of 32, at most 1024), returned to every thread.
+// Every thread of the block must call it.
+template <bool kMax>
+__device__ __forceinline__ float block_reduce(float v) {
+    __shared__ float part[32];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, n_warps = blockDim.x >> 5;
+    v = kMax ? warp_max(v) : warp_sum(v);
+    if (lane == 0) part[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < n_warps ? part[lane] : (kMax ? -INFINITY : 0.0f);
+        v = kMax ? warp_max(v) : warp_sum(v);
+        if (lane == 0) part[0] = v;
+    }
+    __syncthreads();
+    v = part[0];
+    __syncthreads();  // part[] is free again for the next call
+    return v;
+}
+
+__device__ __forceinline__ float block_sum(float v) { return block_reduce<false>(v); }
+__device__ __forceinline__ float block_max(float v) { return block_reduce<true>(v); }
+
+// Threads for a block that strides over `units` items of one row: a multiple of 32, at most 256.
+inline int row_threads(int units) {
+    int t = (units + 31) / 32 * 32;
+    return t < 32 ? 32 : (t > 256 ? 256 : t);
+}
+
+inline bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+
+}  // namespace sg
+
+#endif
