@@ -18,6 +18,11 @@ final class Workspace implements AutoCloseable {
     Tensor up; // [cap, hidden]
     Tensor ids; // [cap] token ids
     Tensor pos; // [cap] positions
+    Tensor xg; // [cap, dim] rows gathered for a routed sublayer
+    Tensor idx; // [cap] indices of the kept rows
+    Tensor keptPos; // [cap] positions of the kept rows
+    boolean[] keepAttn; // [cap] this layer's attention decisions
+    boolean[] keepMlp; // [cap] this layer's MLP decisions
 
     Workspace(LlamaConfig config) {
         this.config = config;
@@ -38,13 +43,18 @@ final class Workspace implements AutoCloseable {
         up = Tensor.f32(cap, config.hiddenDim());
         ids = Tensor.i32(cap, 1);
         pos = Tensor.i32(cap, 1);
+        xg = Tensor.f32(cap, config.dim());
+        idx = Tensor.i32(cap, 1);
+        keptPos = Tensor.i32(cap, 1);
+        keepAttn = new boolean[cap];
+        keepMlp = new boolean[cap];
         capacity = cap;
     }
 
     @Override
     public void close() {
         if (capacity == 0) return;
-        for (Tensor t : new Tensor[] {x, xb, q, att, proj, gate, up, ids, pos}) t.close();
+        for (Tensor t : new Tensor[] {x, xb, q, att, proj, gate, up, ids, pos, xg, idx, keptPos}) t.close();
         capacity = 0;
     }
 }

@@ -1,0 +1,129 @@
+package io.skipgpt.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.skipgpt.testing.SharedData;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The command line as a user meets it: help with examples, clear one-line errors, working commands. */
+class CliTest {
+    record Run(int code, String out, String err) {}
+
+    static synchronized Run run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = Main.run(args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"info", "generate", "eval", "convert", "bench"})
+    void everyCommandHelpShowsAnExample(String command) {
+        Run r = run(command, "--help");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("Example"), r.out());
+        assertTrue(r.out().contains("skipgpt " + command), r.out());
+    }
+
+    @Test
+    void missingModelIsOneClearLine(@TempDir Path dir) {
+        Path missing = dir.resolve("nope.gguf");
+        Run r = run("info", "--model", missing.toString());
+        assertNotEquals(0, r.code());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().startsWith("error: ") && r.err().contains(missing.toString()), r.err());
+        assertFalse(r.err().contains("\tat "), "no stack trace without --verbose: " + r.err());
+    }
+
+    @Test
+    void verboseAddsTheStackTrace(@TempDir Path dir) {
+        Run r = run("info", "--verbose", "--model", dir.resolve("nope.gguf").toString());
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("\tat "), r.err());
+    }
+
+    @Test
+    void corruptModelNamesTheFile(@TempDir Path dir) throws Exception {
+        Path bad = dir.resolve("bad.gguf");
+        Files.write(bad, new byte[] {'G', 'G', 'U', 'F', 3, 0, 0, 0, 1});
+        Run r = run("info", "--model", bad.toString());
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().startsWith("error: " + bad), r.err());
+        assertFalse(r.err().contains("\tat "), r.err());
+    }
+
+    @Test
+    void badOptionValuesAreRejected() {
+        Path model = SharedData.require("models/stories260K/stories260K.gguf");
+        Run r = run("generate", "--model", model.toString(), "--temperature", "-1", "--device", "cpu");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("temperature"), r.err());
+        r = run("generate", "--model", model.toString(), "--device", "tpu");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("tpu"), r.err());
+    }
+
+    @Test
+    void generateStreamsTheGoldenStory() {
+        Path model = SharedData.require("models/stories260K/stories260K.gguf");
+        Run r = run("generate", "--model", model.toString(), "--max-tokens", "20", "--device", "cpu");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("Once upon a time, there was a little girl named Lily."), r.out());
+        assertTrue(r.err().contains("tok/s"), r.err());
+        Run echoed = run("generate", "--model", model.toString(), "--prompt", "Once upon a time", "--echo",
+                "--max-tokens", "5", "--device", "cpu");
+        assertTrue(echoed.out().startsWith("Once upon a time, there was"), echoed.out());
+    }
+
+    @Test
+    void evalJsonReportsPerplexity() {
+        Path model = SharedData.require("models/stories260K/stories260K.bin");
+        Path text = SharedData.require("text/tinystories_valid_head.txt");
+        Run r = run("eval", "--model", model.toString(), "--ppl", text.toString(), "--ctx", "512", "--json", "--device", "cpu");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
+        assertEquals(3.4071, o.get("ppl").getAsDouble(), 2e-4);
+        assertEquals(14829, o.get("tokens").getAsLong());
+        assertTrue(o.has("nll"));
+    }
+
+    @Test
+    void infoDescribesTheModel() {
+        Path model = SharedData.require("models/stories260K/stories260K.gguf");
+        Run r = run("info", "--model", model.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("dim 64, hidden 172, layers 5, heads 8, kv heads 4"), r.out());
+        assertTrue(r.out().contains("260,032"), r.out());
+    }
+
+    @Test
+    void benchOnATinyShapePrintsBothPhases() {
+        Run r = run("bench", "--shape", "tiny", "--layers", "1", "--pp", "16", "--tg", "4", "--reps", "1",
+                "--warmup", "0", "--device", "cpu", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
+        assertEquals("pp16", o.getAsJsonArray("results").get(0).getAsJsonObject().get("test").getAsString());
+        assertEquals("tg4", o.getAsJsonArray("results").get(1).getAsJsonObject().get("test").getAsString());
+        assertTrue(o.getAsJsonArray("results").get(1).getAsJsonObject().get("tokens_per_s").getAsDouble() > 0);
+    }
+}
