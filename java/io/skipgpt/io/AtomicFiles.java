@@ -8,6 +8,7 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 
 /**
  * Writes files so that a reader sees either the old file or the complete new one, never a half-written one:
@@ -39,6 +40,7 @@ public final class AtomicFiles {
             try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
                 body.writeTo(out);
             }
+            shareable(tmp, "rw-r--r--");
             move(tmp, target);
         } finally {
             Files.deleteIfExists(tmp);
@@ -55,6 +57,7 @@ public final class AtomicFiles {
         Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".");
         try {
             body.writeInto(tmp);
+            shareable(tmp, "rwxr-xr-x");
             if (!Files.exists(target)) {
                 move(tmp, target);
                 return;
@@ -65,6 +68,15 @@ public final class AtomicFiles {
             }
         } finally {
             deleteTree(tmp);
+        }
+    }
+
+    /** Temporary files are created private (0600/0700); the result gets the usual permissions of a model file. */
+    private static void shareable(Path p, String permissions) throws IOException {
+        try {
+            Files.setPosixFilePermissions(p, PosixFilePermissions.fromString(permissions));
+        } catch (UnsupportedOperationException e) {
+            // Not a POSIX file system: the defaults apply.
         }
     }
 

@@ -1,0 +1,50 @@
+package io.skipgpt.io;
+
+import io.skipgpt.model.LlamaWeights;
+import io.skipgpt.tensor.Tensor;
+
+/** Every weight of a LLaMA by role; formats map each (slot, layer) to their own tensor name. */
+enum WeightSlot {
+    EMBEDDING(false),
+    OUTPUT_NORM(false),
+    OUTPUT(false),
+    ATTN_NORM(true),
+    WQ(true),
+    WK(true),
+    WV(true),
+    WO(true),
+    FFN_NORM(true),
+    GATE(true),
+    UP(true),
+    DOWN(true);
+
+    /** True for the per-layer slots (their names take a layer index). */
+    final boolean perLayer;
+
+    WeightSlot(boolean perLayer) {
+        this.perLayer = perLayer;
+    }
+
+    /** A format's tensor name for a slot; {@code layer} is ignored for the global slots. */
+    interface Naming {
+        String name(WeightSlot slot, int layer);
+    }
+
+    /** The tensor of this slot in {@code w} ({@code layer} ignored for the global slots). */
+    Tensor of(LlamaWeights w, int layer) {
+        return switch (this) {
+            case EMBEDDING -> w.tokenEmbedding();
+            case OUTPUT_NORM -> w.outputNorm();
+            case OUTPUT -> w.output();
+            case ATTN_NORM -> w.layers().get(layer).attnNorm();
+            case WQ -> w.layers().get(layer).wq();
+            case WK -> w.layers().get(layer).wk();
+            case WV -> w.layers().get(layer).wv();
+            case WO -> w.layers().get(layer).wo();
+            case FFN_NORM -> w.layers().get(layer).ffnNorm();
+            case GATE -> w.layers().get(layer).wGate();
+            case UP -> w.layers().get(layer).wUp();
+            case DOWN -> w.layers().get(layer).wDown();
+        };
+    }
+}
