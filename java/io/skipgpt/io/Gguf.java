@@ -324,14 +324,11 @@ public final class Gguf {
         record Entry(String name, Tensor tensor, StorageType type, long offset) {}
         List<Entry> entries = new ArrayList<>();
         long offset = 0;
-        for (WeightSlot slot : WeightSlot.values()) {
-            if (slot == WeightSlot.OUTPUT && w.tied()) continue;
-            for (int layer = 0; layer < (slot.perLayer ? c.nLayers() : 1); layer++) {
-                Tensor t = slot.of(w, layer);
-                StorageType type = f16 && t.rank() == 2 ? StorageType.F16 : StorageType.F32;
-                entries.add(new Entry(tensorName(slot, layer), t, type, offset));
-                offset = align(offset + type.bytesFor(t.size()), DEFAULT_ALIGNMENT);
-            }
+        for (WeightSlot.Entry e : WeightSlot.fileOrder(c.nLayers(), w.tied())) {
+            Tensor t = e.slot().of(w, e.layer());
+            StorageType type = f16 && t.rank() == 2 ? StorageType.F16 : StorageType.F32;
+            entries.add(new Entry(tensorName(e.slot(), e.layer()), t, type, offset));
+            offset = align(offset + type.bytesFor(t.size()), DEFAULT_ALIGNMENT);
         }
         final int kvCount = nKv;
         AtomicFiles.write(file, stream -> {

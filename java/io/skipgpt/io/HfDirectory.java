@@ -233,14 +233,11 @@ public final class HfDirectory {
             throw new IllegalArgumentException("cannot write a tokenizer.json for " + tok.describe());
         }
         List<Safetensors.Named> tensors = new ArrayList<>();
-        for (WeightSlot slot : WeightSlot.values()) {
-            if (slot == WeightSlot.OUTPUT && w.tied()) continue;
-            for (int layer = 0; layer < (slot.perLayer ? c.nLayers() : 1); layer++) {
-                Tensor t = slot.of(w, layer);
-                int[] order = slot == WeightSlot.WQ ? RopeLayout.toRotateHalf(t.rows(), c.nHeads())
-                        : slot == WeightSlot.WK ? RopeLayout.toRotateHalf(t.rows(), c.nKvHeads()) : null;
-                tensors.add(new Safetensors.Named(tensorName(slot, layer), t, order));
-            }
+        for (WeightSlot.Entry e : WeightSlot.fileOrder(c.nLayers(), w.tied())) {
+            Tensor t = e.slot().of(w, e.layer());
+            int[] order = e.slot() == WeightSlot.WQ ? RopeLayout.toRotateHalf(t.rows(), c.nHeads())
+                    : e.slot() == WeightSlot.WK ? RopeLayout.toRotateHalf(t.rows(), c.nKvHeads()) : null;
+            tensors.add(new Safetensors.Named(tensorName(e.slot(), e.layer()), t, order));
         }
         List<List<Safetensors.Named>> shards = new ArrayList<>();
         long shardBytes = 0;

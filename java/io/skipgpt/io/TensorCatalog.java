@@ -62,21 +62,19 @@ final class TensorCatalog {
             throws ModelFormatException {
         LlamaWeights w = LlamaWeights.allocate(config);
         try {
-            for (WeightSlot slot : WeightSlot.values()) {
-                if (slot == WeightSlot.OUTPUT && config.tiedEmbeddings()) continue;
-                for (int layer = 0; layer < (slot.perLayer ? config.nLayers() : 1); layer++) {
-                    Tensor dst = slot.of(w, layer);
-                    String name = naming.name(slot, layer);
-                    boolean permuted = rotateHalf && (slot == WeightSlot.WQ || slot == WeightSlot.WK);
-                    if (!permuted) {
-                        fill(name, dst);
-                        continue;
-                    }
-                    try (Tensor stored = Tensor.f32(dst.shape())) {
-                        fill(name, stored);
-                        int heads = slot == WeightSlot.WQ ? config.nHeads() : config.nKvHeads();
-                        RopeLayout.permuteRows(stored, dst, RopeLayout.toAdjacent(stored.rows(), heads));
-                    }
+            for (WeightSlot.Entry e : WeightSlot.fileOrder(config.nLayers(), config.tiedEmbeddings())) {
+                WeightSlot slot = e.slot();
+                Tensor dst = slot.of(w, e.layer());
+                String name = naming.name(slot, e.layer());
+                boolean permuted = rotateHalf && (slot == WeightSlot.WQ || slot == WeightSlot.WK);
+                if (!permuted) {
+                    fill(name, dst);
+                    continue;
+                }
+                try (Tensor stored = Tensor.f32(dst.shape())) {
+                    fill(name, stored);
+                    int heads = slot == WeightSlot.WQ ? config.nHeads() : config.nKvHeads();
+                    RopeLayout.permuteRows(stored, dst, RopeLayout.toAdjacent(stored.rows(), heads));
                 }
             }
             return w;

@@ -2,6 +2,8 @@ package io.skipgpt.io;
 
 import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
 
 /** Every weight of a LLaMA by role; formats map each (slot, layer) to their own tensor name. */
 enum WeightSlot {
@@ -23,6 +25,24 @@ enum WeightSlot {
 
     WeightSlot(boolean perLayer) {
         this.perLayer = perLayer;
+    }
+
+    /** One weight of a model: a slot and, for per-layer slots, the layer. */
+    record Entry(WeightSlot slot, int layer) {}
+
+    /**
+     * Every weight of a model in the order files store them: embedding, each layer's weights in turn, final norm,
+     * then the output head unless it is tied.
+     */
+    static List<Entry> fileOrder(int nLayers, boolean tied) {
+        List<Entry> out = new ArrayList<>();
+        out.add(new Entry(EMBEDDING, 0));
+        for (int layer = 0; layer < nLayers; layer++) {
+            for (WeightSlot s : values()) if (s.perLayer) out.add(new Entry(s, layer));
+        }
+        out.add(new Entry(OUTPUT_NORM, 0));
+        if (!tied) out.add(new Entry(OUTPUT, 0));
+        return out;
     }
 
     /** A format's tensor name for a slot; {@code layer} is ignored for the global slots. */

@@ -28,7 +28,7 @@ final class TestModels {
         for (int b = 0; b < 256; b++) pieces.add(String.format("<0x%02X>", b));
         String letters = "▁abcdefghijklmnopqrstuvwxyz";
         for (int i = 0; pieces.size() < size && i < letters.length(); i++) pieces.add(letters.substring(i, i + 1));
-        for (int i = 1; pieces.size() < size; i++) pieces.add("▁" + letters.substring(i, i + 1) + "e");
+        for (int i = 0; pieces.size() < size; i++) pieces.add("▁" + letters.charAt(1 + i % 26) + letters.charAt(1 + i / 26 % 26));
         float[] scores = new float[size];
         for (int i = 259; i < size; i++) scores[i] = -(i - 259);
         return new SentencePieceBpe(pieces.toArray(String[]::new), scores, 1, 2);
