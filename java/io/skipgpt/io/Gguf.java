@@ -35,7 +35,7 @@ public final class Gguf {
     private Gguf() {}
 
     /** The parsed header: metadata (Integer, Long, Float, Double, Boolean, String or List values) and tensors. */
-    record Contents(int version, Map<String, Object> metadata, TensorCatalog tensors) {}
+    record Contents(Map<String, Object> metadata, TensorCatalog tensors) {}
 
     /**
      * Reads a GGUF LLaMA. {@code tokenizer}, when not null, replaces the one in the metadata (and is then the
@@ -144,7 +144,7 @@ public final class Gguf {
             }
             catalog.add(t);
         }
-        return new Contents(version, meta, catalog);
+        return new Contents(meta, catalog);
     }
 
     private static StorageType storageType(Path path, String name, int id, long rowLength)
@@ -217,7 +217,7 @@ public final class Gguf {
                     + m.integer("llama.rope.dimension_count") + " != head dim " + dim / heads + ") is not supported");
         }
         long[] embed = tensors.get(tensorName(WeightSlot.EMBEDDING, 0)).shape();
-        if (embed.length != 2 || embed[1] != dim) {
+        if (embed.length != 2 || embed[1] != dim || embed[0] > Integer.MAX_VALUE) {
             throw new ModelFormatException(file, "tensor 'token_embd.weight' has shape "
                     + Arrays.toString(embed) + ", expected [vocab, " + dim + "]");
         }
@@ -226,7 +226,7 @@ public final class Gguf {
         try {
             return new LlamaConfig(dim, m.integer("llama.feed_forward_length"), m.integer("llama.block_count"),
                     heads, m.has("llama.attention.head_count_kv") ? m.integer("llama.attention.head_count_kv") : heads,
-                    Math.toIntExact(embed[0]), m.integer("llama.context_length"),
+                    (int) embed[0], m.integer("llama.context_length"),
                     m.has("llama.rope.freq_base") ? m.real("llama.rope.freq_base") : 10000f,
                     m.real("llama.attention.layer_norm_rms_epsilon"), tied);
         } catch (IllegalArgumentException e) {

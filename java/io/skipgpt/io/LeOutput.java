@@ -21,10 +21,6 @@ final class LeOutput {
         this.out = out;
     }
 
-    long written() {
-        return written;
-    }
-
     void bytes(byte[] b) throws IOException {
         out.write(b);
         written += b.length;

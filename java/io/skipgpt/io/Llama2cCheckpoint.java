@@ -127,19 +127,6 @@ public final class Llama2cCheckpoint {
         return slot.perLayer ? slot + "[" + layer + "]" : slot.toString();
     }
 
-    /** Shapes of one layer's (or the global) tensor of a slot. */
-    private static int[] shape(LlamaConfig c, WeightSlot slot) {
-        int d = c.dim(), kv = c.kvDim(), h = c.hiddenDim();
-        return switch (slot) {
-            case EMBEDDING, OUTPUT -> new int[] {c.vocabSize(), d};
-            case OUTPUT_NORM, ATTN_NORM, FFN_NORM -> new int[] {d};
-            case WQ, WO -> new int[] {d, d};
-            case WK, WV -> new int[] {kv, d};
-            case GATE, UP -> new int[] {h, d};
-            case DOWN -> new int[] {d, h};
-        };
-    }
-
     private static long elements(int[] shape) {
         long n = 1;
         for (int s : shape) n *= s;
@@ -153,8 +140,8 @@ public final class Llama2cCheckpoint {
 
     private static long expectedSize(LlamaConfig c, boolean unshared) {
         long floats = freqElements(c);
-        for (WeightSlot s : FILE_ORDER) floats += elements(shape(c, s)) * (s.perLayer ? c.nLayers() : 1);
-        if (unshared) floats += elements(shape(c, WeightSlot.OUTPUT));
+        for (WeightSlot s : FILE_ORDER) floats += elements(s.shape(c)) * (s.perLayer ? c.nLayers() : 1);
+        if (unshared) floats += elements(WeightSlot.OUTPUT.shape(c));
         return HEADER_BYTES + 4 * floats;
     }
 
@@ -162,7 +149,7 @@ public final class Llama2cCheckpoint {
         TensorCatalog catalog = new TensorCatalog(f.path);
         long offset = HEADER_BYTES;
         for (WeightSlot s : FILE_ORDER) {
-            int[] shape = shape(c, s);
+            int[] shape = s.shape(c);
             long[] dims = Arrays.stream(shape).asLongStream().toArray();
             for (int layer = 0; layer < (s.perLayer ? c.nLayers() : 1); layer++) {
                 catalog.add(new StoredTensor(name(s, layer), StorageType.F32, dims, f, offset));

@@ -41,14 +41,20 @@ final class TensorCatalog {
         return t;
     }
 
-    /** Reads tensor {@code name} into {@code dst} after checking its shape equals dst's. */
-    void fill(String name, Tensor dst) throws ModelFormatException {
+    /** Tensor {@code name}, checked to exist with the row-major shape {@code expected}. */
+    private StoredTensor checked(String name, int[] expected) throws ModelFormatException {
         StoredTensor t = get(name);
-        long[] expected = Arrays.stream(dst.shape()).asLongStream().toArray();
-        if (!Arrays.equals(t.shape(), expected)) {
+        long[] want = Arrays.stream(expected).asLongStream().toArray();
+        if (!Arrays.equals(t.shape(), want)) {
             throw new ModelFormatException(t.file().path, "tensor '" + name + "' has shape " + t.shapeText()
-                    + ", expected " + Arrays.toString(expected));
+                    + ", expected " + Arrays.toString(want));
         }
+        return t;
+    }
+
+    /** Reads tensor {@code name} into {@code dst} after checking its shape equals dst's. */
+    private void fill(String name, Tensor dst) throws ModelFormatException {
+        StoredTensor t = checked(name, dst.shape());
         t.readInto(dst);
         used.add(t.type());
     }
@@ -60,6 +66,11 @@ final class TensorCatalog {
      */
     LlamaWeights readWeights(LlamaConfig config, WeightSlot.Naming naming, boolean rotateHalf)
             throws ModelFormatException {
+        // Every tensor is checked before anything is allocated: a corrupt config then fails with a clear message
+        // instead of an attempt to allocate its (possibly huge) sizes.
+        for (WeightSlot.Entry e : WeightSlot.fileOrder(config.nLayers(), config.tiedEmbeddings())) {
+            checked(naming.name(e.slot(), e.layer()), e.slot().shape(config));
+        }
         LlamaWeights w = LlamaWeights.allocate(config);
         try {
             for (WeightSlot.Entry e : WeightSlot.fileOrder(config.nLayers(), config.tiedEmbeddings())) {

@@ -1,5 +1,6 @@
 package io.skipgpt.io;
 
+import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.tensor.Tensor;
 import java.util.ArrayList;
@@ -48,6 +49,20 @@ enum WeightSlot {
     /** A format's tensor name for a slot; {@code layer} is ignored for the global slots. */
     interface Naming {
         String name(WeightSlot slot, int layer);
+    }
+
+    /** The row-major shape of this slot's tensor (per layer for the per-layer slots). */
+    int[] shape(LlamaConfig c) {
+        int d = c.dim(), q = c.nHeads() * c.headDim(), kv = c.kvDim(), h = c.hiddenDim();
+        return switch (this) {
+            case EMBEDDING, OUTPUT -> new int[] {c.vocabSize(), d};
+            case OUTPUT_NORM, ATTN_NORM, FFN_NORM -> new int[] {d};
+            case WQ -> new int[] {q, d};
+            case WK, WV -> new int[] {kv, d};
+            case WO -> new int[] {d, q};
+            case GATE, UP -> new int[] {h, d};
+            case DOWN -> new int[] {d, h};
+        };
     }
 
     /** The tensor of this slot in {@code w} ({@code layer} ignored for the global slots). */

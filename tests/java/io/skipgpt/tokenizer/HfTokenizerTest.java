@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
 import io.skipgpt.io.ModelFormatException;
 import io.skipgpt.io.TestData;
 import java.nio.file.Files;
@@ -50,6 +53,34 @@ class HfTokenizerTest {
         for (String s : AWKWARD) assertSameEncoding(spm, hf, s);
         // Added tokens match verbatim, and (as in HF's legacy LLaMA layout) the text after one gets its own "▁".
         assertArrayEquals(new int[] {1, 410, 444}, hf.encode("<s>x"));
+    }
+
+    @Test
+    void metaspaceLayoutFollowsHuggingFace() throws Exception {
+        // The newer LLaMA layout: no normalizer, a Metaspace pre-tokenizer and decoder. Expected ids and texts
+        // are those of Hugging Face tokenizers 0.23.2 on the same files.
+        SentencePieceBpe spm = Llama2cTokenizer.read(TestData.tok512());
+        JsonObject json = TokenizerJson.toJson(spm);
+        json.add("normalizer", JsonNull.INSTANCE);
+        JsonObject meta = JsonParser.parseString("{\"type\": \"Metaspace\", \"replacement\": \"▁\","
+                + " \"prepend_scheme\": \"first\", \"split\": false}").getAsJsonObject();
+        json.add("pre_tokenizer", meta);
+        json.add("decoder", meta);
+        Files.writeString(dir.resolve("tokenizer.json"), json.toString());
+        HfTokenizer first = HfTokenizer.load(dir);
+        assertArrayEquals(new int[] {403, 407, 261, 378}, first.encode("Once upon a time"));
+        assertArrayEquals(new int[] {278, 411, 380}, first.encode(" lead")); // no second "▁" when one is there
+        assertArrayEquals(new int[] {1, 444}, first.encode("<s>x")); // "first": only at the start of the input
+        assertArrayEquals(new int[] {410, 444, 1, 348}, first.encode("x<s> y"));
+        assertEquals("lead", first.decode(new int[] {278, 411, 380}));
+        assertEquals("a  b<0x0A>", first.decode(new int[] {261, 410, 268, 13})); // this decoder has no byte fallback
+        meta.addProperty("prepend_scheme", "always");
+        meta.addProperty("split", true);
+        Files.writeString(dir.resolve("tokenizer.json"), json.toString());
+        HfTokenizer always = HfTokenizer.load(dir);
+        assertArrayEquals(new int[] {1, 410, 444}, always.encode("<s>x"));
+        assertArrayEquals(new int[] {261, 410, 268, 13}, always.encode("a  b\n"));
+        assertArrayEquals(new int[] {403, 407, 261, 378}, always.encode("Once upon a time"));
     }
 
     @Test

@@ -45,7 +45,10 @@ class Llama2cTokenizerTest {
 
     @Test
     void truncatedAndMissingFilesAreReported() throws Exception {
-        byte[] all = Files.readAllBytes(TestData.tok512());
+        Path good = dir.resolve("good.bin");
+        Llama2cTokenizer.write(good, new SentencePieceBpe(new String[] {"<unk>", "<s>", "</s>", "▁", "ab"},
+                new float[] {0, 0, 0, -1, -2}, 1, 2));
+        byte[] all = Files.readAllBytes(good);
         Path cut = dir.resolve("cut.bin");
         Files.write(cut, Arrays.copyOf(all, all.length - 3));
         ModelFormatException e = assertThrows(ModelFormatException.class, () -> Llama2cTokenizer.read(cut));
