@@ -279,47 +279,34 @@ public final class Gguf {
         }
         LlamaConfig c = model.config();
         LlamaWeights w = model.weights();
-        ByteArrayOutputStream kvBytes = new ByteArrayOutputStream();
-        LeOutput kv = new LeOutput(kvBytes);
-        int nKv = 0;
-        nKv += kvString(kv, "general.architecture", "llama");
-        nKv += kvString(kv, "general.name", model.path() == null ? "model" : String.valueOf(model.path().getFileName()));
-        nKv += kvU32(kv, "general.file_type", f16 ? 1 : 0); // LLAMA_FTYPE_ALL_F32 / MOSTLY_F16
-        nKv += kvU32(kv, "llama.context_length", c.contextLength());
-        nKv += kvU32(kv, "llama.embedding_length", c.dim());
-        nKv += kvU32(kv, "llama.block_count", c.nLayers());
-        nKv += kvU32(kv, "llama.feed_forward_length", c.hiddenDim());
-        nKv += kvU32(kv, "llama.attention.head_count", c.nHeads());
-        nKv += kvU32(kv, "llama.attention.head_count_kv", c.nKvHeads());
-        nKv += kvU32(kv, "llama.rope.dimension_count", c.headDim());
-        nKv += kvU32(kv, "llama.vocab_size", c.vocabSize());
-        nKv += kvF32(kv, "llama.rope.freq_base", c.ropeTheta());
-        nKv += kvF32(kv, "llama.attention.layer_norm_rms_epsilon", c.normEps());
-        nKv += kvString(kv, "tokenizer.ggml.model", "llama");
+        Kv kv = new Kv();
+        kv.string("general.architecture", "llama");
+        kv.string("general.name", model.path() == null ? "model" : String.valueOf(model.path().getFileName()));
+        kv.u32("general.file_type", f16 ? 1 : 0); // LLAMA_FTYPE_ALL_F32 / MOSTLY_F16
+        kv.u32("llama.context_length", c.contextLength());
+        kv.u32("llama.embedding_length", c.dim());
+        kv.u32("llama.block_count", c.nLayers());
+        kv.u32("llama.feed_forward_length", c.hiddenDim());
+        kv.u32("llama.attention.head_count", c.nHeads());
+        kv.u32("llama.attention.head_count_kv", c.nKvHeads());
+        kv.u32("llama.rope.dimension_count", c.headDim());
+        kv.u32("llama.vocab_size", c.vocabSize());
+        kv.f32("llama.rope.freq_base", c.ropeTheta());
+        kv.f32("llama.attention.layer_norm_rms_epsilon", c.normEps());
         String[] pieces = tok.pieces();
-        float[] scores = tok.scores();
-        key(kv, "tokenizer.ggml.tokens", ARRAY);
-        kv.i32(STRING);
-        kv.i64(pieces.length);
-        for (String p : pieces) kv.ggufString(p);
-        key(kv, "tokenizer.ggml.scores", ARRAY);
-        kv.i32(FLOAT32);
-        kv.i64(scores.length);
-        for (float s : scores) kv.f32(s);
-        key(kv, "tokenizer.ggml.token_type", ARRAY);
-        kv.i32(INT32);
-        kv.i64(pieces.length);
+        int[] types = new int[pieces.length];
         for (int i = 0; i < pieces.length; i++) {
             // llama.cpp token types: 1 normal, 2 unknown, 3 control, 6 byte.
-            kv.i32(i == tok.unk() && pieces[i].equals("<unk>") ? 2 : tok.isControl(i) ? 3 : tok.isByte(i) ? 6 : 1);
+            types[i] = i == tok.unk() && pieces[i].equals("<unk>") ? 2 : tok.isControl(i) ? 3 : tok.isByte(i) ? 6 : 1;
         }
-        nKv += 3;
-        nKv += kvU32(kv, "tokenizer.ggml.bos_token_id", tok.bos());
-        nKv += kvU32(kv, "tokenizer.ggml.eos_token_id", tok.eos());
-        nKv += kvU32(kv, "tokenizer.ggml.unknown_token_id", tok.unk());
-        key(kv, "tokenizer.ggml.add_bos_token", BOOL);
-        kv.u8(1);
-        nKv++;
+        kv.string("tokenizer.ggml.model", "llama");
+        kv.strings("tokenizer.ggml.tokens", pieces);
+        kv.floats("tokenizer.ggml.scores", tok.scores());
+        kv.ints("tokenizer.ggml.token_type", types);
+        kv.u32("tokenizer.ggml.bos_token_id", tok.bos());
+        kv.u32("tokenizer.ggml.eos_token_id", tok.eos());
+        kv.u32("tokenizer.ggml.unknown_token_id", tok.unk());
+        kv.bool("tokenizer.ggml.add_bos_token", true);
 
         record Entry(String name, Tensor tensor, StorageType type, long offset) {}
         List<Entry> entries = new ArrayList<>();
@@ -330,14 +317,13 @@ public final class Gguf {
             entries.add(new Entry(tensorName(e.slot(), e.layer()), t, type, offset));
             offset = align(offset + type.bytesFor(t.size()), DEFAULT_ALIGNMENT);
         }
-        final int kvCount = nKv;
         AtomicFiles.write(file, stream -> {
             LeOutput out = new LeOutput(stream);
             out.i32(MAGIC);
             out.i32(3);
             out.i64(entries.size());
-            out.i64(kvCount);
-            out.bytes(kvBytes.toByteArray());
+            out.i64(kv.count);
+            out.bytes(kv.bytes.toByteArray());
             for (Entry e : entries) {
                 out.ggufString(e.name());
                 int[] shape = e.tensor().shape();
@@ -358,27 +344,58 @@ public final class Gguf {
         return (n + alignment - 1) / alignment * alignment;
     }
 
-    private static void key(LeOutput kv, String key, int type) throws IOException {
-        kv.ggufString(key);
-        kv.i32(type);
-    }
+    /** Metadata key/values being written, counted. */
+    private static final class Kv {
+        final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        final LeOutput out = new LeOutput(bytes);
+        int count;
 
-    private static int kvU32(LeOutput kv, String key, int value) throws IOException {
-        key(kv, key, UINT32);
-        kv.i32(value);
-        return 1;
-    }
+        private void key(String key, int type) throws IOException {
+            out.ggufString(key);
+            out.i32(type);
+            count++;
+        }
 
-    private static int kvF32(LeOutput kv, String key, float value) throws IOException {
-        key(kv, key, FLOAT32);
-        kv.f32(value);
-        return 1;
-    }
+        void u32(String key, int value) throws IOException {
+            key(key, UINT32);
+            out.i32(value);
+        }
 
-    private static int kvString(LeOutput kv, String key, String value) throws IOException {
-        key(kv, key, STRING);
-        kv.ggufString(value);
-        return 1;
+        void f32(String key, float value) throws IOException {
+            key(key, FLOAT32);
+            out.f32(value);
+        }
+
+        void bool(String key, boolean value) throws IOException {
+            key(key, BOOL);
+            out.u8(value ? 1 : 0);
+        }
+
+        void string(String key, String value) throws IOException {
+            key(key, STRING);
+            out.ggufString(value);
+        }
+
+        private void arrayOf(String key, int elementType, int length) throws IOException {
+            key(key, ARRAY);
+            out.i32(elementType);
+            out.i64(length);
+        }
+
+        void strings(String key, String[] values) throws IOException {
+            arrayOf(key, STRING, values.length);
+            for (String v : values) out.ggufString(v);
+        }
+
+        void floats(String key, float[] values) throws IOException {
+            arrayOf(key, FLOAT32, values.length);
+            for (float v : values) out.f32(v);
+        }
+
+        void ints(String key, int[] values) throws IOException {
+            arrayOf(key, INT32, values.length);
+            for (int v : values) out.i32(v);
+        }
     }
 
     /** Typed access to metadata, with errors naming the key. */

@@ -166,9 +166,13 @@ public final class Llama2cCheckpoint {
 
     /**
      * Writes the legacy checkpoint (float32; RoPE tables computed for theta 10000). A tied model is written with
-     * a shared classifier. Throws when the model's theta or epsilon differ from what the format implies.
+     * a shared classifier. The tokenizer is a separate file: write it beside with {@link Llama2cTokenizer#write}
+     * (as tokenizer.bin) so that loading finds it. Throws when the model's theta or epsilon differ from what the
+     * format implies.
      */
-    public static void write(Path file, LlamaConfig c, LlamaWeights w) throws IOException {
+    public static void write(Path file, LoadedModel model) throws IOException {
+        LlamaConfig c = model.config();
+        LlamaWeights w = model.weights();
         if (c.ropeTheta() != THETA || c.normEps() != EPS) {
             throw new IllegalArgumentException("the llama2.c format implies RoPE theta 10000 and norm eps 1e-5;"
                     + " this model has theta " + c.ropeTheta() + " and eps " + c.normEps());

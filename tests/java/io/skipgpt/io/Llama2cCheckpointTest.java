@@ -24,7 +24,7 @@ class Llama2cCheckpointTest {
 
     private Path writeWithTokenizer(LoadedModel m, String name) throws Exception {
         Path file = dir.resolve(name);
-        Llama2cCheckpoint.write(file, m.config(), m.weights());
+        Llama2cCheckpoint.write(file, m);
         Llama2cTokenizer.write(dir.resolve("tokenizer.bin"), (SentencePieceBpe) m.tokenizer());
         return file;
     }
@@ -48,7 +48,7 @@ class Llama2cCheckpointTest {
     void theFormatCannotCarryOtherThetaOrEps() throws Exception {
         LlamaConfig c = new LlamaConfig(48, 80, 1, 6, 2, 300, 64, 500000f, 1e-5f, true);
         try (LoadedModel m = TestModels.random(c, 11)) {
-            assertThrows(IllegalArgumentException.class, () -> Llama2cCheckpoint.write(dir.resolve("x.bin"), c, m.weights()));
+            assertThrows(IllegalArgumentException.class, () -> Llama2cCheckpoint.write(dir.resolve("x.bin"), m));
         }
     }
 
@@ -63,7 +63,7 @@ class Llama2cCheckpointTest {
             // Writing it again reproduces the file, except the unused RoPE tables (float32 cos/sin of the exporter
             // differ from correctly rounded ones in the last bit).
             Path copy = dir.resolve("copy.bin");
-            Llama2cCheckpoint.write(copy, b.config(), b.weights());
+            Llama2cCheckpoint.write(copy, b);
             byte[] original = Files.readAllBytes(bin), written = Files.readAllBytes(copy);
             assertEquals(original.length, written.length);
             int tables = 28 + 260_032 * 4;
@@ -111,7 +111,7 @@ class Llama2cCheckpointTest {
         try (LoadedModel m = TestModels.random(TestModels.config(true), 13)) {
             Path sub = Files.createDirectories(dir.resolve("sub"));
             Path file = sub.resolve("model.bin");
-            Llama2cCheckpoint.write(file, m.config(), m.weights());
+            Llama2cCheckpoint.write(file, m);
             assertMessage(assertThrows(ModelFormatException.class, () -> ModelLoader.load(file, null)), file,
                     "missing tokenizer", "tokenizer.bin or tok*.bin");
 
