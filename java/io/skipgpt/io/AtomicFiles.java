@@ -9,6 +9,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * Writes files so that a reader sees either the old file or the complete new one, never a half-written one:
@@ -49,9 +52,11 @@ public final class AtomicFiles {
 
     /**
      * Writes a directory's files into a temporary directory beside it, then renames that into place when the
-     * target does not exist yet; into an existing directory each file is renamed in, replacing its old version.
+     * target does not exist yet. Into an existing directory each file is renamed in, replacing its old version,
+     * and then the old files that {@code stale} accepts and this write did not produce are deleted (shards of an
+     * earlier, differently sharded export, say).
      */
-    static void writeDirectory(Path dir, DirectoryBody body) throws IOException {
+    static void writeDirectory(Path dir, DirectoryBody body, Predicate<String> stale) throws IOException {
         Path target = dir.toAbsolutePath();
         Files.createDirectories(target.getParent());
         Path tmp = Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".");
@@ -63,8 +68,18 @@ public final class AtomicFiles {
                 return;
             }
             if (!Files.isDirectory(target)) throw new IOException(target + ": exists and is not a directory");
+            Set<String> written = new HashSet<>();
             try (DirectoryStream<Path> files = Files.newDirectoryStream(tmp)) {
-                for (Path f : files) move(f, target.resolve(f.getFileName()));
+                for (Path f : files) {
+                    written.add(f.getFileName().toString());
+                    move(f, target.resolve(f.getFileName()));
+                }
+            }
+            try (DirectoryStream<Path> files = Files.newDirectoryStream(target)) {
+                for (Path f : files) {
+                    String name = f.getFileName().toString();
+                    if (!written.contains(name) && stale.test(name) && Files.isRegularFile(f)) Files.delete(f);
+                }
             }
         } finally {
             deleteTree(tmp);

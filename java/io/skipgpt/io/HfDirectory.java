@@ -23,6 +23,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 
 /**
  * A Hugging Face LLaMA directory: config.json (LlamaForCausalLM), weights in model.safetensors or in shards
@@ -250,6 +251,9 @@ public final class HfDirectory {
             shards.get(shards.size() - 1).add(t);
             shardBytes += bytes;
         }
+        // Weight files of an earlier export in the same directory would confuse readers: they go.
+        Predicate<String> staleWeights = name -> name.equals(SINGLE) || name.equals(INDEX)
+                || name.matches("model-\\d+-of-\\d+\\.safetensors");
         AtomicFiles.writeDirectory(dir, tmp -> {
             writeJson(tmp.resolve(CONFIG), configJson(c, w, tok));
             JsonObject generation = new JsonObject();
@@ -289,7 +293,7 @@ public final class HfDirectory {
             index.add("metadata", meta);
             index.add("weight_map", weightMap);
             writeJson(tmp.resolve(INDEX), index);
-        });
+        }, staleWeights);
     }
 
     private static JsonObject configJson(LlamaConfig c, LlamaWeights w, Tokenizer tok) {

@@ -137,8 +137,13 @@ class HfDirectoryTest {
         Path out = dir.resolve("existing");
         try (LoadedModel a = TestModels.random(TestModels.config(true), 33);
              LoadedModel b = TestModels.random(TestModels.config(true), 34)) {
-            HfDirectory.write(out, a);
+            HfDirectory.write(out, a, 40_000); // sharded first: its index and shards must not survive
+            Files.writeString(out.resolve("README.md"), "kept");
             HfDirectory.write(out, b);
+            try (Stream<Path> files = Files.list(out)) {
+                assertEquals(List.of("README.md", "config.json", "generation_config.json", "model.safetensors",
+                        "tokenizer.json", "tokenizer_config.json"), files.map(p -> p.getFileName().toString()).sorted().toList());
+            }
             try (LoadedModel back = ModelLoader.load(out, null)) {
                 assertSameModel(b, back, true);
             }
