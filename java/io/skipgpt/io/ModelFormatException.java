@@ -4,7 +4,9 @@ import java.nio.file.Path;
 
 /** A model, tokenizer or data file that cannot be used; the message names the file and what is wrong. */
 public class ModelFormatException extends Exception {
-    private final Path file;
+    private static final long serialVersionUID = 1L;
+    /** Transient: a Path is not serializable; the message keeps the file's name either way. */
+    private final transient Path file;
 
     public ModelFormatException(Path file, String problem) {
         super(file + ": " + problem);
