@@ -6,6 +6,8 @@ import com.google.gson.JsonObject;
 import io.skipgpt.eval.Perplexity;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.model.LlamaModel;
+import io.skipgpt.routing.Routing;
+import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -24,7 +26,9 @@ import picocli.CommandLine.Option;
                 "BOS is predicted exactly once. All predicted tokens of all files are pooled."},
         footer = {"", "Example:",
                 "  skipgpt eval --model ../shared/data/models/stories260K/stories260K.gguf \\",
-                "      --ppl ../shared/data/text/tinystories_valid_head.txt --ctx 512 --json"})
+                "      --ppl ../shared/data/text/tinystories_valid_head.txt --ctx 512 --json",
+                "  skipgpt eval --model M --ppl FILE --routers out/routers.safetensors --json   # routed",
+                "  skipgpt eval --model M --ppl FILE --skip attn:2,mlp:4                       # static skip"})
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelOptions options;
@@ -35,6 +39,9 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--ctx", paramLabel = "C",
             description = "Context window (default: the model's trained context; stories260K was trained at 512).")
     Integer ctx;
+
+    @Mixin
+    RoutingOptions routingOptions;
 
     @Option(names = "--json", description = "Print one JSON object (ppl, nll, tokens, documents, per-file figures).")
     boolean json;
@@ -47,7 +54,9 @@ final class EvalCommand implements Callable<Integer> {
         try (LoadedModel m = options.load(); Backend backend = options.backend();
                 LlamaModel model = ModelOptions.model(m, backend)) {
             int context = ctx != null ? ctx : m.config().contextLength();
-            Perplexity ppl = new Perplexity(model, m.tokenizer(), context);
+            RoutingStats stats = new RoutingStats(m.config());
+            Routing routing = routingOptions.open(m.config(), backend, stats);
+            Perplexity ppl = new Perplexity(model, m.tokenizer(), context, routing);
             Perplexity.Result total = new Perplexity.Result(0, 0, 0);
             JsonArray perFile = new JsonArray();
             long t0 = System.nanoTime();
@@ -66,13 +75,38 @@ final class EvalCommand implements Callable<Integer> {
                 o.addProperty("device", backend.name());
                 o.addProperty("seconds", seconds);
                 o.add("files", perFile);
+                if (routingOptions.active()) addRouting(o, stats);
                 System.out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(o));
             } else {
                 System.out.printf("ppl %.4f  (mean nll %.5f over %d tokens, %d documents, ctx %d, %.1f s)%n",
                         total.ppl(), total.meanNll(), total.tokens(), total.documents(), context, seconds);
+                if (routingOptions.active()) {
+                    System.out.printf("routing: module sparsity %.4f, param sparsity %.4f, FLOP saving %.4f%n",
+                            stats.moduleSparsity(), stats.paramSparsity(), stats.flopSaving());
+                    System.out.printf("  attn keep %s%n  mlp keep  %s%n", rates(stats.attnKeep()), rates(stats.mlpKeep()));
+                }
             }
         }
         return 0;
+    }
+
+    /** Routing figures over every position fed through the model (BOS included). */
+    static void addRouting(JsonObject o, RoutingStats stats) {
+        o.addProperty("module_sparsity", stats.moduleSparsity());
+        JsonArray attn = new JsonArray(), mlp = new JsonArray();
+        for (double r : stats.attnKeep()) attn.add(r);
+        for (double r : stats.mlpKeep()) mlp.add(r);
+        o.add("attn_keep", attn);
+        o.add("mlp_keep", mlp);
+        o.addProperty("param_sparsity", stats.paramSparsity());
+        o.addProperty("flop_saving", stats.flopSaving());
+        o.addProperty("routed_positions", stats.tokens());
+    }
+
+    static String rates(double[] r) {
+        StringBuilder b = new StringBuilder();
+        for (double x : r) b.append(String.format(" %.3f", x));
+        return b.toString().strip();
     }
 
     private static JsonObject figures(Perplexity.Result r, String file) {

@@ -4,6 +4,8 @@ import io.skipgpt.infer.Generator;
 import io.skipgpt.infer.Sampler;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.model.LlamaModel;
+import io.skipgpt.routing.Routing;
+import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -40,6 +42,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "S", description = "Random seed for sampling (default: time-based).")
     Long seed;
 
+    @Mixin
+    RoutingOptions routingOptions;
+
     @Option(names = "--echo", description = "Print the prompt before the continuation.")
     boolean echo;
 
@@ -50,7 +55,9 @@ final class GenerateCommand implements Callable<Integer> {
         try (LoadedModel m = options.load(); Backend backend = options.backend();
                 LlamaModel model = ModelOptions.model(m, backend)) {
             if (echo) out.print(prompt);
-            Generator.Result r = new Generator(model, m.tokenizer()).generate(prompt, maxTokens, sampler, piece -> {
+            RoutingStats stats = new RoutingStats(m.config());
+            Routing routing = routingOptions.open(m.config(), backend, stats);
+            Generator.Result r = new Generator(model, m.tokenizer(), routing).generate(prompt, maxTokens, sampler, piece -> {
                 out.print(piece);
                 out.flush();
             });
@@ -58,6 +65,10 @@ final class GenerateCommand implements Callable<Integer> {
             System.err.printf("[%s] prompt %d tokens: %.1f tok/s; generated %d tokens: %.1f tok/s%n",
                     backend.name(), r.promptTokens(), r.prefillTokensPerSecond(), r.tokens().length,
                     r.decodeTokensPerSecond());
+            if (routingOptions.active()) {
+                System.err.printf("[routing] module sparsity %.3f, FLOP saving %.3f over %d positions%n",
+                        stats.moduleSparsity(), stats.flopSaving(), stats.tokens());
+            }
         }
         return 0;
     }

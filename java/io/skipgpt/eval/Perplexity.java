@@ -2,6 +2,7 @@ package io.skipgpt.eval;
 
 import io.skipgpt.model.KvCache;
 import io.skipgpt.model.LlamaModel;
+import io.skipgpt.routing.Routing;
 import io.skipgpt.tensor.Tensor;
 import io.skipgpt.tokenizer.Tokenizer;
 import java.util.ArrayList;
@@ -36,12 +37,19 @@ public final class Perplexity {
     private final LlamaModel model;
     private final Tokenizer tokenizer;
     private final int context;
+    private final Routing routing;
 
     public Perplexity(LlamaModel model, Tokenizer tokenizer, int context) {
+        this(model, tokenizer, context, Routing.DENSE);
+    }
+
+    /** Scores with routing: every position fed through the model is routed (and counted, when stats are set). */
+    public Perplexity(LlamaModel model, Tokenizer tokenizer, int context, Routing routing) {
         if (context < 2) throw new IllegalArgumentException("context must be at least 2 tokens, got " + context);
         this.model = model;
         this.tokenizer = tokenizer;
         this.context = context;
+        this.routing = routing;
     }
 
     /** Splits a text into documents by the protocol above. */
@@ -97,7 +105,7 @@ public final class Perplexity {
                 int[] window = java.util.Arrays.copyOfRange(ids, start, end);
                 cache.clear();
                 Tensor l = logits.rows(0, n);
-                model.forward(window, cache, l);
+                model.forward(window, cache, l, routing);
                 // Row i predicts window[i + 1]; the last row predicts nothing inside the window.
                 Tensor t = targets.rows(0, n - 1);
                 for (int i = 0; i < n - 1; i++) t.setInt(i, window[i + 1]);

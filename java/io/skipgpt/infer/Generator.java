@@ -2,6 +2,7 @@ package io.skipgpt.infer;
 
 import io.skipgpt.model.KvCache;
 import io.skipgpt.model.LlamaModel;
+import io.skipgpt.routing.Routing;
 import io.skipgpt.tensor.Tensor;
 import io.skipgpt.tokenizer.Tokenizer;
 import java.util.function.Consumer;
@@ -25,10 +26,16 @@ public final class Generator {
 
     private final LlamaModel model;
     private final Tokenizer tokenizer;
+    private final Routing routing;
 
     public Generator(LlamaModel model, Tokenizer tokenizer) {
+        this(model, tokenizer, Routing.DENSE);
+    }
+
+    public Generator(LlamaModel model, Tokenizer tokenizer, Routing routing) {
         this.model = model;
         this.tokenizer = tokenizer;
+        this.routing = routing;
     }
 
     /**
@@ -55,7 +62,7 @@ public final class Generator {
                 Tensor logits = Tensor.f32(1, model.config().vocabSize())) {
             if (budget == 0) return new Result(new int[0], "", input.length, 0, 0);
             long t0 = System.nanoTime();
-            model.forward(input, cache, logits);
+            model.forward(input, cache, logits, routing);
             prefill = System.nanoTime() - t0;
             long t1 = System.nanoTime();
             while (produced < budget) {
@@ -64,7 +71,7 @@ public final class Generator {
                 out[produced++] = next;
                 String piece = text.append(next);
                 if (stream != null && !piece.isEmpty()) stream.accept(piece);
-                if (produced < budget) model.forward(new int[] {next}, cache, logits);
+                if (produced < budget) model.forward(new int[] {next}, cache, logits, routing);
             }
             decode = System.nanoTime() - t1;
         }
