@@ -140,6 +140,23 @@ void sg_cuda_add(float *dst, const float *src, int64_t len, void *stream);
 void sg_cuda_cross_entropy(float *loss, const float *logits, const int32_t *targets, int n, int vocab,
                            void *stream);
 void sg_cuda_compact(int32_t *idx, int32_t *count, const uint8_t *keep, int n, void *stream);
+void sg_cuda_row_dot(float *out, const float *a, const float *b, int n, int d, void *stream);
+void sg_cuda_scale_rows(float *x, const float *s, int n, int d, void *stream);
+
+/* Backward twins. Accumulated outputs (dw, dk, dv) are summed with atomicAdd, so their last bits vary from
+ * run to run. sg_cuda_attention_backward runs one block per (query, head) row and needs
+ * head_dim <= 2048 (its shared memory holds the row's q, dout and per-warp dq). */
+void sg_cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, int n, int d,
+                              float eps, void *stream);
+void sg_cuda_rope_backward(float *dx, const int32_t *pos, int n, int n_heads, int head_dim, float theta,
+                           int rotate_half, void *stream);
+void sg_cuda_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                                const float *v, const int32_t *pos, int n, int n_heads, int n_kv_heads,
+                                int head_dim, void *stream);
+void sg_cuda_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
+                             int64_t len, void *stream);
+void sg_cuda_cross_entropy_backward(float *dlogits, const float *logits, const int32_t *targets,
+                                    const float *dloss, float scale, int n, int vocab, void *stream);
 
 #ifdef __cplusplus
 }
