@@ -22,7 +22,7 @@ void sg_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dou
                                int head_dim) {
     if (n <= 0) return;
     const int group = n_heads / n_kv_heads;
-    const int q_stride = n_heads * head_dim, kv_stride = n_kv_heads * head_dim;
+    const int kv_stride = n_kv_heads * head_dim;
     const float scale = 1.0f / std::sqrt((float)head_dim);
     std::vector<float> lse((size_t)n * n_heads), dsum((size_t)n * n_heads);  // [n, H] per (query, head) row
 
