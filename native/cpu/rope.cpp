@@ -1,15 +1,19 @@
-// Rotary position embedding, in place, both pair conventions.
+// Rotary position embedding, in place, both pair conventions, and its backward (the inverse rotation).
 #include "skipgpt.h"
 #include <cmath>
 #include <vector>
 
+namespace {
+
 // x[n, n_heads * head_dim]; pair j of a head is (2j, 2j+1) or, with rotate_half, (j, j + head_dim/2);
-// its angle is pos[i] * theta^(-2j / head_dim). Angles in double: positions reach 1e5 and more, where a
-// float angle is off by ~1e-2 rad.
-void sg_cpu_rope(float *x, const int32_t *pos, int n, int n_heads, int head_dim, float theta, int rotate_half) {
+// its angle is direction * pos[i] * theta^(-2j / head_dim), direction +1 (forward) or -1 (backward: a
+// rotation's transpose is its inverse). Angles in double: positions reach 1e5 and more, where a float angle
+// is off by ~1e-2 rad.
+void rotate(float *x, const int32_t *pos, int n, int n_heads, int head_dim, float theta, int rotate_half,
+            double direction) {
     const int half = head_dim / 2;
     std::vector<double> freq(half);  // [half]
-    for (int j = 0; j < half; j++) freq[j] = std::pow((double)theta, -2.0 * j / head_dim);
+    for (int j = 0; j < half; j++) freq[j] = direction * std::pow((double)theta, -2.0 * j / head_dim);
 #pragma omp parallel for schedule(static) if (n > 16)
     for (int i = 0; i < n; i++) {
         float *xi = x + (int64_t)i * n_heads * head_dim;
@@ -26,4 +30,15 @@ void sg_cpu_rope(float *x, const int32_t *pos, int n, int n_heads, int head_dim,
             }
         }
     }
+}
+
+}  // namespace
+
+void sg_cpu_rope(float *x, const int32_t *pos, int n, int n_heads, int head_dim, float theta, int rotate_half) {
+    rotate(x, pos, n, n_heads, head_dim, theta, rotate_half, 1.0);
+}
+
+void sg_cpu_rope_backward(float *dx, const int32_t *pos, int n, int n_heads, int head_dim, float theta,
+                          int rotate_half) {
+    rotate(dx, pos, n, n_heads, head_dim, theta, rotate_half, -1.0);
 }

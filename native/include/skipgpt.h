@@ -7,8 +7,8 @@
  *
  * Conventions:
  *   - float32, row-major, contiguous; "n" is a row count, "d" a row length.
- *   - Linear weights are stored [out, in] (as every checkpoint format stores them); matmul is not here:
- *     the CPU backend calls OpenBLAS sgemm, the CUDA backend cuBLAS.
+ *   - Linear weights are stored [out, in] (as every checkpoint format stores them); matmul and its backward
+ *     are not here: the CPU backend calls OpenBLAS sgemm, the CUDA backend cuBLAS.
  *   - RoPE pairs are either adjacent (2i, 2i+1) - GGUF / llama2.c, the internal convention - or
  *     rotate-half (i, i + head_dim/2) - Hugging Face.
  *   - Positions and indices are int32.
@@ -61,9 +61,55 @@ void sg_cpu_add(float *dst, const float *src, int64_t len);
 /* loss[i] = logsumexp(logits[i, :]) - logits[i, targets[i]] for logits[n, vocab]. */
 void sg_cpu_cross_entropy(float *loss, const float *logits, const int32_t *targets, int n, int vocab);
 
+/* Masked-dense gating. out[i] = sum_j a[i, j] * b[i, j] for a, b[n, d]: the gate gradient
+ * dL/dg_i = <dL/dh_i, f(x)_i>. */
+void sg_cpu_row_dot(float *out, const float *a, const float *b, int n, int d);
+
+/* In place on x[n, d]: row i *= s[i] (a module's output times its gate). */
+void sg_cpu_scale_rows(float *x, const float *s, int n, int d);
+
 /* Compaction of a routing decision: idx[0 .. *count) = the i < n with keep[i] != 0, ascending; *count = how
  * many. idx has room for n; entries from *count on are left untouched. */
 void sg_cpu_compact(int32_t *idx, int32_t *count, const uint8_t *keep, int n);
+
+/* ---------------------------------------------------------------- CPU backward kernels (native/cpu)
+ * Gradients of activations are written; gradients of parameters (dw) and of the KV cache (dk, dv), which
+ * several rows feed, are added into. "dy" is the gradient of the forward op's output. */
+
+/* Backward of sg_cpu_rmsnorm over x[n, d], w[d], dy[n, d], with r_i = 1 / sqrt(mean(x_i^2) + eps):
+ *   dx[i, j] = r_i * w[j] * dy[i, j] - x[i, j] * r_i^3 / d * sum_k dy[i, k] * w[k] * x[i, k]   (written)
+ *   dw[j]   += sum_i dy[i, j] * x[i, j] * r_i                                               (dw may be NULL)
+ * dx must not alias dy or x. */
+void sg_cpu_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, int n, int d,
+                             float eps);
+
+/* Backward of sg_cpu_rope, in place on dx[n, n_heads * head_dim]: the rotation is orthogonal, so the
+ * gradient turns back by the same angle (same arguments as the forward). */
+void sg_cpu_rope_backward(float *dx, const int32_t *pos, int n, int n_heads, int head_dim, float theta,
+                          int rotate_half);
+
+/* Backward of sg_cpu_attention, recomputing the softmax rows from q and k (nothing stored by the forward).
+ * With s_it = q_i . k_t / sqrt(head_dim) over keys t <= pos[i], P = softmax(s), dP_it = dout_i . v_t and
+ * D_i = sum_t P_it dP_it (per head):
+ *   dq[n, n_heads * head_dim]      = sum_t P_it (dP_it - D_i) k_t / sqrt(head_dim)   (written)
+ *   dk[t, n_kv_heads * head_dim]  += sum_i P_it (dP_it - D_i) q_i / sqrt(head_dim)   (every query head of the
+ *   dv[t, n_kv_heads * head_dim]  += sum_i P_it dout_i                                 group adds in)
+ * Rows of dk and dv past max(pos) are untouched. No output may alias another argument. */
+void sg_cpu_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                               const float *v, const int32_t *pos, int n, int n_heads, int n_kv_heads,
+                               int head_dim);
+
+/* Backward of sg_cpu_swiglu over len elements, with sigma = 1 / (1 + e^-gate):
+ *   dgate = dout * up * sigma * (1 + gate * (1 - sigma)),  dup = dout * gate * sigma   (both written)
+ * Each output may alias an input exactly (every element is read before it is written); dgate != dup. */
+void sg_cpu_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
+                            int64_t len);
+
+/* Backward of sg_cpu_cross_entropy: dlogits[i, j] = scale * c_i * (softmax(logits[i])[j] - [j == targets[i]])
+ * with c_i = dloss[i], or 1 when dloss is NULL (scale = 1/N gives the gradient of the mean loss).
+ * dlogits may alias logits (a vocabulary-sized gradient need not take a second buffer). */
+void sg_cpu_cross_entropy_backward(float *dlogits, const float *logits, const int32_t *targets, const float *dloss,
+                                   float scale, int n, int vocab);
 
 /* ---------------------------------------------------------------- GPU probe (native/cpu) */
 
@@ -94,6 +140,23 @@ void sg_cuda_add(float *dst, const float *src, int64_t len, void *stream);
 void sg_cuda_cross_entropy(float *loss, const float *logits, const int32_t *targets, int n, int vocab,
                            void *stream);
 void sg_cuda_compact(int32_t *idx, int32_t *count, const uint8_t *keep, int n, void *stream);
+void sg_cuda_row_dot(float *out, const float *a, const float *b, int n, int d, void *stream);
+void sg_cuda_scale_rows(float *x, const float *s, int n, int d, void *stream);
+
+/* Backward twins. Accumulated outputs (dw, dk, dv) are summed with atomicAdd, so their last bits vary from
+ * run to run. sg_cuda_attention_backward runs one block per (query, head) row and needs
+ * head_dim <= 2048 (its shared memory holds the row's q, dout and per-warp dq). */
+void sg_cuda_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, int n, int d,
+                              float eps, void *stream);
+void sg_cuda_rope_backward(float *dx, const int32_t *pos, int n, int n_heads, int head_dim, float theta,
+                           int rotate_half, void *stream);
+void sg_cuda_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q, const float *k,
+                                const float *v, const int32_t *pos, int n, int n_heads, int n_kv_heads,
+                                int head_dim, void *stream);
+void sg_cuda_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
+                             int64_t len, void *stream);
+void sg_cuda_cross_entropy_backward(float *dlogits, const float *logits, const int32_t *targets,
+                                    const float *dloss, float scale, int n, int vocab, void *stream);
 
 #ifdef __cplusplus
 }

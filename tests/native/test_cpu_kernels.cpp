@@ -69,6 +69,43 @@ std::vector<double> ref_attention(const std::vector<float> &q, const std::vector
     return out;
 }
 
+// Backward of ref_attention: dq written, dk and dv added into (dk, dv hold their starting values on entry).
+void ref_attention_backward(std::vector<double> &dq, std::vector<double> &dk, std::vector<double> &dv,
+                            const std::vector<float> &dout, const std::vector<float> &q, const std::vector<float> &k,
+                            const std::vector<float> &v, const std::vector<int32_t> &pos, int n, int n_heads,
+                            int n_kv_heads, int hd) {
+    dq.assign((size_t)n * n_heads * hd, 0.0);
+    const double scale = 1.0 / std::sqrt((double)hd);
+    for (int i = 0; i < n; i++)
+        for (int h = 0; h < n_heads; h++) {
+            const int kvh = h / (n_heads / n_kv_heads), len = pos[i] + 1;
+            const size_t qrow = ((size_t)i * n_heads + h) * hd;
+            std::vector<double> p(len), dp(len, 0.0);
+            double mx = -INFINITY, sum = 0, dsum = 0;
+            for (int t = 0; t < len; t++) {
+                double dot = 0;
+                for (int j = 0; j < hd; j++) dot += (double)q[qrow + j] * k[((size_t)t * n_kv_heads + kvh) * hd + j];
+                p[t] = dot * scale;
+                mx = std::max(mx, p[t]);
+            }
+            for (int t = 0; t < len; t++) sum += (p[t] = std::exp(p[t] - mx));
+            for (int t = 0; t < len; t++) {
+                p[t] /= sum;
+                for (int j = 0; j < hd; j++) dp[t] += (double)dout[qrow + j] * v[((size_t)t * n_kv_heads + kvh) * hd + j];
+                dsum += p[t] * dp[t];
+            }
+            for (int t = 0; t < len; t++) {
+                const double ds = p[t] * (dp[t] - dsum) * scale;
+                for (int j = 0; j < hd; j++) {
+                    const size_t kv = ((size_t)t * n_kv_heads + kvh) * hd + j;
+                    dq[qrow + j] += ds * k[kv];
+                    dk[kv] += ds * q[qrow + j];
+                    dv[kv] += p[t] * dout[qrow + j];
+                }
+            }
+        }
+}
+
 // ---------------------------------------------------------------- checks
 
 void check_rmsnorm(int n, int d, float eps, bool in_place) {
@@ -212,6 +249,138 @@ void check_compact(int n, double keep_prob) {
     checker.compare("compact", shape, idx.data(), ref.data(), ref.size(), 0.0);
 }
 
+void check_row_dot(int n, int d) {
+    auto a = random_floats(rng, (size_t)n * d), b = random_floats(rng, (size_t)n * d);
+    std::vector<double> ref(n, 0.0);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) ref[i] += (double)a[(size_t)i * d + j] * b[(size_t)i * d + j];
+    auto out = nan_filled(n);
+    sg_cpu_row_dot(out.data(), a.data(), b.data(), n, d);
+    std::snprintf(shape, sizeof shape, "n=%d d=%d", n, d);
+    checker.compare("row_dot", shape, out.data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_scale_rows(int n, int d) {
+    auto x = random_floats(rng, (size_t)n * d), s = random_floats(rng, n, -2.0f, 2.0f);
+    s[0] = 0.0f;  // a skipped row
+    std::vector<double> ref((size_t)n * d);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < d; j++) ref[(size_t)i * d + j] = (double)x[(size_t)i * d + j] * s[i];
+    sg_cpu_scale_rows(x.data(), s.data(), n, d);
+    std::snprintf(shape, sizeof shape, "n=%d d=%d", n, d);
+    checker.compare("scale_rows", shape, x.data(), ref.data(), ref.size(), 1e-6);
+}
+
+void check_rmsnorm_backward(int n, int d, float eps, bool with_dw) {
+    auto x = random_floats(rng, (size_t)n * d, -2.0f, 2.0f), w = random_floats(rng, d, 0.5f, 1.5f);
+    auto dy = random_floats(rng, (size_t)n * d), dw = random_floats(rng, d);
+    std::vector<double> ref_dx((size_t)n * d), ref_dw(dw.begin(), dw.end());
+    for (int i = 0; i < n; i++) {
+        const float *xi = x.data() + (size_t)i * d, *dyi = dy.data() + (size_t)i * d;
+        double ss = 0, dot = 0;
+        for (int j = 0; j < d; j++) {
+            ss += (double)xi[j] * xi[j];
+            dot += (double)dyi[j] * w[j] * xi[j];
+        }
+        const double r = 1.0 / std::sqrt(ss / d + eps);
+        for (int j = 0; j < d; j++) {
+            ref_dx[(size_t)i * d + j] = r * w[j] * dyi[j] - xi[j] * r * r * r / d * dot;
+            ref_dw[j] += (double)dyi[j] * xi[j] * r;
+        }
+    }
+    auto dx = nan_filled(ref_dx.size());
+    sg_cpu_rmsnorm_backward(dx.data(), with_dw ? dw.data() : nullptr, dy.data(), x.data(), w.data(), n, d, eps);
+    std::snprintf(shape, sizeof shape, "n=%d d=%d eps=%g dx", n, d, eps);
+    checker.compare("rmsnorm_backward", shape, dx.data(), ref_dx.data(), ref_dx.size(), 1e-5);
+    if (with_dw) {
+        std::snprintf(shape, sizeof shape, "n=%d d=%d eps=%g dw +=", n, d, eps);
+        checker.compare("rmsnorm_backward", shape, dw.data(), ref_dw.data(), ref_dw.size(), 1e-5);
+    }
+}
+
+// The backward turns each pair back: the reference is the forward rotation at negated positions.
+void check_rope_backward(int n, int n_heads, int hd, float theta, int rotate_half, int max_pos) {
+    auto dx = random_floats(rng, (size_t)n * n_heads * hd);
+    std::vector<int32_t> pos(n), neg(n);
+    for (auto &p : pos) p = rng.below(max_pos + 1);
+    pos[0] = max_pos;
+    for (int i = 0; i < n; i++) neg[i] = -pos[i];
+    auto ref = ref_rope(dx, neg, n, n_heads, hd, theta, rotate_half);
+    sg_cpu_rope_backward(dx.data(), pos.data(), n, n_heads, hd, theta, rotate_half);
+    std::snprintf(shape, sizeof shape, "n=%d H=%d hd=%d theta=%g %s pos<=%d", n, n_heads, hd, theta,
+                  rotate_half ? "rotate-half" : "adjacent", max_pos);
+    checker.compare("rope_backward", shape, dx.data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_attention_backward(const char *what, const std::vector<int32_t> &pos, int t, int n_heads, int n_kv_heads,
+                              int hd) {
+    int n = (int)pos.size();
+    auto q = random_floats(rng, (size_t)n * n_heads * hd, -2.0f, 2.0f);
+    auto k = random_floats(rng, (size_t)t * n_kv_heads * hd, -2.0f, 2.0f);
+    auto v = random_floats(rng, (size_t)t * n_kv_heads * hd);
+    auto dout = random_floats(rng, q.size());
+    auto dk = random_floats(rng, k.size()), dv = random_floats(rng, v.size());  // accumulated into
+    std::vector<double> ref_dq, ref_dk(dk.begin(), dk.end()), ref_dv(dv.begin(), dv.end());
+    ref_attention_backward(ref_dq, ref_dk, ref_dv, dout, q, k, v, pos, n, n_heads, n_kv_heads, hd);
+    auto dq = nan_filled(q.size());
+    sg_cpu_attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(), pos.data(),
+                              n, n_heads, n_kv_heads, hd);
+    const char *names[] = {"dq", "dk +=", "dv +="};
+    const std::vector<float> *got[] = {&dq, &dk, &dv};
+    const std::vector<double> *want[] = {&ref_dq, &ref_dk, &ref_dv};
+    for (int o = 0; o < 3; o++) {
+        std::snprintf(shape, sizeof shape, "%s n=%d t=%d H=%d Hkv=%d hd=%d %s", what, n, t, n_heads, n_kv_heads, hd,
+                      names[o]);
+        checker.compare("attention_backward", shape, got[o]->data(), want[o]->data(), want[o]->size(), 1e-5);
+    }
+}
+
+void check_swiglu_backward(int64_t len, bool in_place) {
+    auto gate = random_floats(rng, len, -12.0f, 12.0f), up = random_floats(rng, len, -2.0f, 2.0f);
+    auto dout = random_floats(rng, len);
+    if (len > 1) gate[len - 1] = -100.0f;  // e^-gate overflows: sigma = 0, gradients ~1e-43 next to O(1) ones
+    std::vector<double> ref_dgate(len), ref_dup(len);
+    for (int64_t i = 0; i < len; i++) {
+        const double g = gate[i], sig = 1.0 / (1.0 + std::exp(-g));
+        ref_dgate[i] = dout[i] * up[i] * sig * (1.0 + g * (1.0 - sig));
+        ref_dup[i] = dout[i] * g * sig;
+    }
+    // in place: dgate over gate, dup over up
+    auto dgate = in_place ? gate : nan_filled(len), dup = in_place ? up : nan_filled(len);
+    sg_cpu_swiglu_backward(dgate.data(), dup.data(), dout.data(), in_place ? dgate.data() : gate.data(),
+                           in_place ? dup.data() : up.data(), len);
+    std::snprintf(shape, sizeof shape, "len=%lld%s dgate", (long long)len, in_place ? " in place" : "");
+    checker.compare("swiglu_backward", shape, dgate.data(), ref_dgate.data(), len, 1e-5);
+    std::snprintf(shape, sizeof shape, "len=%lld%s dup", (long long)len, in_place ? " in place" : "");
+    checker.compare("swiglu_backward", shape, dup.data(), ref_dup.data(), len, 1e-5);
+}
+
+void check_cross_entropy_backward(int n, int vocab, float range, bool per_row, bool in_place) {
+    auto logits = random_floats(rng, (size_t)n * vocab, -range, range);
+    std::vector<int32_t> targets(n);
+    for (auto &t : targets) t = rng.below(vocab);
+    targets[0] = vocab - 1;
+    auto dloss = random_floats(rng, n, 0.0f, 2.0f);
+    dloss[0] = 0.0f;  // a masked-out row
+    const float scale = 1.0f / n;
+    std::vector<double> ref((size_t)n * vocab);
+    for (int i = 0; i < n; i++) {
+        const float *li = logits.data() + (size_t)i * vocab;
+        double mx = -INFINITY, sum = 0;
+        for (int j = 0; j < vocab; j++) mx = std::max(mx, (double)li[j]);
+        for (int j = 0; j < vocab; j++) sum += std::exp(li[j] - mx);
+        const double c = (double)scale * (per_row ? dloss[i] : 1.0);
+        for (int j = 0; j < vocab; j++)
+            ref[(size_t)i * vocab + j] = c * (std::exp(li[j] - mx) / sum - (j == targets[i] ? 1.0 : 0.0));
+    }
+    auto dlogits = in_place ? logits : nan_filled(logits.size());
+    sg_cpu_cross_entropy_backward(dlogits.data(), in_place ? dlogits.data() : logits.data(), targets.data(),
+                                  per_row ? dloss.data() : nullptr, scale, n, vocab);
+    std::snprintf(shape, sizeof shape, "n=%d vocab=%d logits in +-%g %s%s", n, vocab, range,
+                  per_row ? "dloss[i]/n" : "1/n", in_place ? " in place" : "");
+    checker.compare("cross_entropy_bwd", shape, dlogits.data(), ref.data(), ref.size(), 1e-5);
+}
+
 }  // namespace
 
 int main() {
@@ -265,6 +434,40 @@ int main() {
     check_compact(13, 0.0);
     check_compact(1000, 0.6);
     check_compact(5000, 0.75);
+
+    check_row_dot(1, 1);
+    check_row_dot(13, 7);
+    check_row_dot(300, 4099);
+    check_scale_rows(1, 1);
+    check_scale_rows(13, 7);
+    check_scale_rows(300, 4099);
+
+    // Not d = 1: there dx = r w dy eps / (x^2 + eps), a difference of two terms ~1e5 times larger than itself,
+    // which no float computation of the formula gets to 1e-5.
+    for (int d : {2, 13, 1000, 4099}) check_rmsnorm_backward(d > 1000 ? 5 : 7, d, 1e-5f, true);
+    check_rmsnorm_backward(300, 257, 1e-6f, true);  // past the parallel thresholds of both passes
+    check_rmsnorm_backward(33, 64, 1e-6f, false);
+
+    for (int rotate_half : {0, 1}) {
+        check_rope_backward(1, 1, 6, 10000.0f, rotate_half, 3);
+        check_rope_backward(17, 8, 64, 10000.0f, rotate_half, 9999);
+        check_rope_backward(9, 4, 128, 500000.0f, rotate_half, 16383);
+    }
+
+    check_attention_backward("decode", {299}, 300, 4, 4, 64);
+    check_attention_backward("prefill", contiguous_positions(37, 0), 37, 4, 2, 8);
+    check_attention_backward("chunked prefill", contiguous_positions(70, 60), 130, 3, 3, 64);
+    check_attention_backward("routed prefill", kept_positions(rng, 200, 0.6), 200, 8, 2, 128);
+    check_attention_backward("unsorted", {5, 0, 49, 17, 17, 3, 30, 48, 1}, 60, 8, 2, 6);
+    check_attention_backward("prefill", contiguous_positions(33, 0), 33, 1, 1, 1);
+
+    for (int64_t len : {1, 7, 100003}) check_swiglu_backward(len, false);
+    check_swiglu_backward(4097, true);
+
+    check_cross_entropy_backward(1, 2, 3.0f, false, false);
+    check_cross_entropy_backward(6, 17, 15.0f, true, false);
+    check_cross_entropy_backward(40, 32000, 10.0f, true, false);
+    check_cross_entropy_backward(17, 1001, 10.0f, false, true);
 
     return checker.finish("cpu kernels");
 }

@@ -203,6 +203,120 @@ void check_compact(int n, double keep_prob) {
     checker.compare("compact", shape, didx.host().data(), ref.data(), ref.size(), 0.0);
 }
 
+void check_row_dot(int n, int d) {
+    auto a = random_floats(rng, (size_t)n * d), b = random_floats(rng, (size_t)n * d);
+    std::vector<float> ref(n);
+    sg_cpu_row_dot(ref.data(), a.data(), b.data(), n, d);
+    Dev<float> da(a), db(b), dout(n);
+    sg_cuda_row_dot(dout.p, da.p, db.p, n, d, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d d=%d", n, d);
+    checker.compare("row_dot", shape, dout.host().data(), ref.data(), ref.size(), 1e-5);
+}
+
+void check_scale_rows(int n, int d) {
+    auto x = random_floats(rng, (size_t)n * d), s = random_floats(rng, n, -2.0f, 2.0f);
+    Dev<float> dx(x), ds(s);
+    sg_cpu_scale_rows(x.data(), s.data(), n, d);
+    sg_cuda_scale_rows(dx.p, ds.p, n, d, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d d=%d", n, d);
+    checker.compare("scale_rows", shape, dx.host().data(), x.data(), x.size(), 0.0);
+}
+
+void check_rmsnorm_backward(int n, int d, float eps, bool with_dw) {
+    auto x = random_floats(rng, (size_t)n * d, -2.0f, 2.0f), w = random_floats(rng, d, 0.5f, 1.5f);
+    auto dy = random_floats(rng, (size_t)n * d), dw = random_floats(rng, d);
+    Dev<float> ddy(dy), dxin(x), dwt(w), ddw(dw), ddx(x.size());
+    std::vector<float> ref_dx(x.size());
+    sg_cpu_rmsnorm_backward(ref_dx.data(), with_dw ? dw.data() : nullptr, dy.data(), x.data(), w.data(), n, d, eps);
+    sg_cuda_rmsnorm_backward(ddx.p, with_dw ? ddw.p : nullptr, ddy.p, dxin.p, dwt.p, n, d, eps, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d d=%d dx", n, d);
+    checker.compare("rmsnorm_backward", shape, ddx.host().data(), ref_dx.data(), ref_dx.size(), 1e-5);
+    if (with_dw) {
+        std::snprintf(shape, sizeof shape, "n=%d d=%d dw +=", n, d);
+        checker.compare("rmsnorm_backward", shape, ddw.host().data(), dw.data(), dw.size(), 1e-5);
+    }
+}
+
+void check_rope_backward(int n, int n_heads, int hd, float theta, int rotate_half, int max_pos) {
+    auto x = random_floats(rng, (size_t)n * n_heads * hd);
+    std::vector<int32_t> pos(n);
+    for (auto &p : pos) p = rng.below(max_pos + 1);
+    pos[0] = max_pos;
+    Dev<float> dx(x);
+    Dev<int32_t> dpos(pos);
+    sg_cpu_rope_backward(x.data(), pos.data(), n, n_heads, hd, theta, rotate_half);
+    sg_cuda_rope_backward(dx.p, dpos.p, n, n_heads, hd, theta, rotate_half, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d H=%d hd=%d theta=%g %s pos<=%d", n, n_heads, hd, theta,
+                  rotate_half ? "rotate-half" : "adjacent", max_pos);
+    checker.compare("rope_backward", shape, dx.host().data(), x.data(), x.size(), 1e-5);
+}
+
+void check_attention_backward(const char *what, const std::vector<int32_t> &pos, int t, int n_heads, int n_kv_heads,
+                              int hd) {
+    int n = (int)pos.size();
+    auto q = random_floats(rng, (size_t)n * n_heads * hd, -2.0f, 2.0f);
+    auto k = random_floats(rng, (size_t)t * n_kv_heads * hd, -2.0f, 2.0f);
+    auto v = random_floats(rng, (size_t)t * n_kv_heads * hd);
+    auto dout = random_floats(rng, q.size());
+    auto dk = random_floats(rng, k.size()), dv = random_floats(rng, v.size());  // added into
+    Dev<float> dq_d(q), dk_in(k), dv_in(v), dout_d(dout), dk_d(dk), dv_d(dv), dq_out(q.size());
+    Dev<int32_t> dpos(pos);
+    std::vector<float> dq(q.size());
+    sg_cpu_attention_backward(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(), pos.data(),
+                              n, n_heads, n_kv_heads, hd);
+    sg_cuda_attention_backward(dq_out.p, dk_d.p, dv_d.p, dout_d.p, dq_d.p, dk_in.p, dv_in.p, dpos.p, n, n_heads,
+                               n_kv_heads, hd, stream);
+    KERNEL_DONE();
+    const char *names[] = {"dq", "dk +=", "dv +="};
+    const Dev<float> *got[] = {&dq_out, &dk_d, &dv_d};
+    const std::vector<float> *want[] = {&dq, &dk, &dv};
+    for (int o = 0; o < 3; o++) {
+        std::snprintf(shape, sizeof shape, "%s n=%d t=%d H=%d Hkv=%d hd=%d %s", what, n, t, n_heads, n_kv_heads, hd,
+                      names[o]);
+        checker.compare("attention_backward", shape, got[o]->host().data(), want[o]->data(), want[o]->size(), 1e-4);
+    }
+}
+
+void check_swiglu_backward(int64_t len, bool in_place) {
+    auto gate = random_floats(rng, len, -12.0f, 12.0f), up = random_floats(rng, len, -2.0f, 2.0f);
+    auto dout = random_floats(rng, len);
+    std::vector<float> ref_dgate(len), ref_dup(len);
+    sg_cpu_swiglu_backward(ref_dgate.data(), ref_dup.data(), dout.data(), gate.data(), up.data(), len);
+    Dev<float> dg(gate), du(up), ddout(dout), dgate_out(len), dup_out(len);
+    // in place: dgate over gate, dup over up
+    float *dgate = in_place ? dg.p : dgate_out.p, *dup = in_place ? du.p : dup_out.p;
+    sg_cuda_swiglu_backward(dgate, dup, ddout.p, dg.p, du.p, len, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "len=%lld%s dgate", (long long)len, in_place ? " in place" : "");
+    checker.compare("swiglu_backward", shape, (in_place ? dg : dgate_out).host().data(), ref_dgate.data(), len, 1e-4);
+    std::snprintf(shape, sizeof shape, "len=%lld%s dup", (long long)len, in_place ? " in place" : "");
+    checker.compare("swiglu_backward", shape, (in_place ? du : dup_out).host().data(), ref_dup.data(), len, 1e-4);
+}
+
+void check_cross_entropy_backward(int n, int vocab, float range, bool per_row, bool in_place) {
+    auto logits = random_floats(rng, (size_t)n * vocab, -range, range);
+    std::vector<int32_t> targets(n);
+    for (auto &t : targets) t = rng.below(vocab);
+    targets[0] = vocab - 1;
+    auto dloss = random_floats(rng, n, 0.0f, 2.0f);
+    const float scale = 1.0f / n;
+    std::vector<float> ref(logits.size());
+    sg_cpu_cross_entropy_backward(ref.data(), logits.data(), targets.data(), per_row ? dloss.data() : nullptr, scale,
+                                  n, vocab);
+    Dev<float> dl(logits), ddloss(dloss), dout(logits.size());
+    Dev<int32_t> dt(targets);
+    float *out = in_place ? dl.p : dout.p;
+    sg_cuda_cross_entropy_backward(out, dl.p, dt.p, per_row ? ddloss.p : nullptr, scale, n, vocab, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d vocab=%d logits in +-%g %s%s", n, vocab, range,
+                  per_row ? "dloss[i]/n" : "1/n", in_place ? " in place" : "");
+    checker.compare("cross_entropy_bwd", shape, (in_place ? dl : dout).host().data(), ref.data(), ref.size(), 1e-4);
+}
+
 }  // namespace
 
 int main() {
@@ -279,6 +393,40 @@ int main() {
 
     for (int n : {0, 1, 13, 1023, 1024, 1025, 5000, 70000})
         for (double keep : {0.0, 0.6, 0.75, 1.0}) check_compact(n, keep);
+
+    check_row_dot(1, 1);
+    check_row_dot(13, 7);
+    check_row_dot(4096, 4099);
+    check_scale_rows(1, 1);
+    check_scale_rows(13, 7);
+    check_scale_rows(4096, 4099);
+
+    for (int d : {2, 13, 1000, 4099, 4096}) check_rmsnorm_backward(d >= 4096 ? 33 : 7, d, 1e-5f, true);
+    check_rmsnorm_backward(4096, 4096, 1e-5f, true);  // 256 blocks adding into one dw
+    check_rmsnorm_backward(33, 257, 1e-6f, false);
+
+    for (int rotate_half : {0, 1}) {
+        check_rope_backward(1, 1, 6, 10000.0f, rotate_half, 3);
+        check_rope_backward(17, 8, 64, 10000.0f, rotate_half, 9999);
+        check_rope_backward(513, 32, 128, 500000.0f, rotate_half, 16383);
+    }
+
+    check_attention_backward("decode", {299}, 300, 4, 4, 64);
+    check_attention_backward("prefill", contiguous_positions(37, 0), 37, 4, 2, 8);
+    check_attention_backward("chunked prefill", contiguous_positions(70, 60), 130, 3, 3, 64);
+    check_attention_backward("routed prefill", kept_positions(rng, 200, 0.6), 200, 8, 2, 128);
+    check_attention_backward("unsorted", {5, 0, 49, 17, 17, 3, 30, 48, 1}, 60, 8, 2, 6);
+    check_attention_backward("prefill", contiguous_positions(33, 0), 33, 1, 1, 1);
+    check_attention_backward("prefill llama3", contiguous_positions(257, 0), 257, 32, 8, 128);
+    check_attention_backward("head_dim 160", contiguous_positions(40, 10), 50, 4, 2, 160);
+
+    for (int64_t len : {1, 7, 1000, (1 << 20) + 3}) check_swiglu_backward(len, false);
+    check_swiglu_backward(4097, true);
+
+    check_cross_entropy_backward(1, 2, 3.0f, false, false);
+    check_cross_entropy_backward(6, 17, 15.0f, true, false);
+    check_cross_entropy_backward(40, 32000, 10.0f, true, false);
+    check_cross_entropy_backward(3, 128256, 10.0f, false, true);
 
     CUDA_OK(cudaStreamDestroy(stream));
     return checker.finish("cuda kernels");

@@ -5,6 +5,22 @@ package io.skipgpt.tensor;
  * Row counts come from the tensors' shapes: pass a {@link Tensor#rows(int, int)} view to work on fewer rows.
  * Outputs are written, never accumulated into, unless the op says "add". Shapes use n = rows.
  *
+ * <p>Backward ops take the gradient of a forward op's output (dy, dOut) and produce the gradients of its inputs.
+ * Gradients of activations are written; gradients that several rows or calls feed — weights (dw, dWeight) and
+ * the KV cache (dk, dv) — are added into ("+="), so the caller zeroes them once per step. Some forward ops need
+ * no backward op of their own:
+ * <ul>
+ *   <li>{@link #gatherRows} and {@link #scatterAddRows} are each other's backward (indices are distinct):
+ *       for {@code gatherRows(out, src, idx)}, {@code scatterAddRows(dSrc, dOut, idx)} adds the gradient into
+ *       dSrc; for {@code scatterAddRows(dst, src, idx)}, {@code gatherRows(dSrc, dDst, idx)} writes dSrc and dDst
+ *       passes through unchanged, as it does through both sides of {@link #add}.</li>
+ *   <li>{@link #scaleRows}: for {@code y = x * s} row by row, {@code ds = rowDot(dy, x)} (x as it was before
+ *       scaling), then {@code dx = scaleRows(dy, s)} (in place on dy, or on a copy).</li>
+ *   <li>{@link #rowDot}: for {@code out[i] = a_i · b_i}, {@code da = scaleRows(b, dOut)} on a copy of b, and
+ *       db likewise.</li>
+ *   <li>{@link #embedding} has none: the embedding table is frozen in both training stages.</li>
+ * </ul>
+ *
  * <p>Three implementations share this contract: {@link ReferenceBackend} (plain Java, the test oracle),
  * {@link CpuBackend} (native C++ kernels and OpenBLAS), and a CUDA backend.
  */
@@ -46,6 +62,62 @@ public interface Backend extends AutoCloseable {
 
     /** loss[i] = logsumexp(logits[i]) - logits[i, targets[i]] for logits[n, vocab]. */
     void crossEntropy(Tensor loss, Tensor logits, Tensor targets);
+
+    /** out[n] = Σ_j a[n, j]·b[n, j]: one dot product per row, e.g. a gate's gradient dL/dg_i = ⟨dh_i, f(x)_i⟩. */
+    void rowDot(Tensor out, Tensor a, Tensor b);
+
+    /** In place on x[n, d]: row i *= s[i] — masked-dense gating, a module's output times its gate. */
+    void scaleRows(Tensor x, Tensor s);
+
+    /**
+     * Backward of {@link #matmul}, out[n, m] = x[n, k] · w[m, k]ᵀ, given dy[n, m]:
+     * dx[n, k] = dy · w, written, or added into dx when {@code addToDx} (several projections read one input:
+     * q, k and v of one normed row, gate and up of another); dw[m, k] += dyᵀ · x.
+     * dx or dw may be null when that gradient is not wanted (frozen weights, an input that needs none).
+     */
+    void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w, boolean addToDx);
+
+    /**
+     * Backward of {@link #rmsnorm} over x[n, d], weight[d], dy[n, d], with r_i = 1 / sqrt(mean(x_i²) + eps):
+     * dx[i, j] = r_i·weight[j]·dy[i, j] − x[i, j]·r_i³/d · Σ_k dy[i, k]·weight[k]·x[i, k], written;
+     * dWeight[j] += Σ_i dy[i, j]·x[i, j]·r_i, unless dWeight is null. dx must not overlap dy or x.
+     */
+    void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight, float eps);
+
+    /**
+     * Backward of {@link #rope}, in place on dx[n, heads * headDim]: on entry the gradient of the rotated rows,
+     * on exit that of the rows before rotation (each pair turned back by its angle). Same arguments as the forward.
+     */
+    void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta, RopeStyle style);
+
+    /**
+     * Backward of {@link #attention} (same q, k, v, positions and heads), given dOut[n, nHeads * headDim].
+     * The softmax rows are recomputed from q and k; the forward stores nothing. Per query i, head h:
+     * P = softmax over keys t ≤ positions[i] of q·k_t/√headDim, dP_t = dOut·v_t, D = Σ_t P_t·dP_t, and
+     * <ul>
+     *   <li>dq[n, nHeads * headDim] = Σ_t P_t (dP_t − D) k_t / √headDim, written;</li>
+     *   <li>dk[t, nKvHeads * headDim] += Σ_i P_t (dP_t − D) q_i / √headDim and dv[t, ...] += Σ_i P_t dOut_i,
+     *       added into: every query, and every query head of a kv head's group, that sees key t feeds its row.
+     *       Rows past max(positions) are left as they are.</li>
+     * </ul>
+     * No output may overlap any other argument.
+     */
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                           Tensor positions, int nHeads, int nKvHeads, int headDim);
+
+    /**
+     * Backward of {@link #swiglu}: with σ = 1 / (1 + e^−gate), dGate = dOut·up·σ·(1 + gate·(1 − σ)) and
+     * dUp = dOut·gate·σ, both written. Each may be one of the inputs (elementwise, read before written);
+     * dGate and dUp must differ.
+     */
+    void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up);
+
+    /**
+     * Backward of {@link #crossEntropy}: dLogits[i, j] = scale · c_i · (softmax(logits[i])[j] − [j = targets[i]]),
+     * written, with c_i = dLoss[i] (the gradient of loss[i]; zero masks a row out) or 1 when dLoss is null.
+     * scale = 1/n gives the gradient of the mean loss. dLogits may be logits.
+     */
+    void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss, float scale);
 
     @Override
     default void close() {}

@@ -120,4 +120,74 @@ public final class CpuBackend implements Backend {
         OpChecks.crossEntropy(loss, logits, targets);
         NativeCpu.crossEntropy(loss.f32(), logits.f32(), targets.i32(), logits.rows(), logits.cols());
     }
+
+    @Override
+    public void rowDot(Tensor out, Tensor a, Tensor b) {
+        OpChecks.rowDot(out, a, b);
+        NativeCpu.rowDot(out.f32(), a.f32(), b.f32(), a.rows(), a.cols());
+    }
+
+    @Override
+    public void scaleRows(Tensor x, Tensor s) {
+        OpChecks.scaleRows(x, s);
+        NativeCpu.scaleRows(x.f32(), s.f32(), x.rows(), x.cols());
+    }
+
+    /** dx[n, k] = dy[n, m] · w[m, k] (beta 1 when adding) and dw[m, k] += dy[n, m]ᵀ · x[n, k], both sgemm. */
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w, boolean addToDx) {
+        OpChecks.matmulBackward(dx, dw, dy, x, w);
+        int n = x.rows(), k = x.cols(), m = w.rows();
+        if (n == 0 || k == 0) return;
+        if (dx != null) {
+            float beta = addToDx ? 1f : 0f;
+            if (m == 0) {
+                // an empty sum; BLAS would return early and leave dx unwritten
+                if (!addToDx) dx.fill(0f);
+            } else if (n == 1) {
+                cblas_sgemv(CblasRowMajor, CblasTrans, m, k, 1f, w.f32(), k, dy.f32(), 1, beta, dx.f32(), 1);
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, m, 1f, dy.f32(), m, w.f32(), k,
+                        beta, dx.f32(), k);
+            }
+        }
+        if (dw != null && m > 0) {
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, 1f, dy.f32(), m, x.f32(), k, 1f, dw.f32(), k);
+        }
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight, float eps) {
+        OpChecks.rmsnormBackward(dx, dWeight, dy, x, weight);
+        NativeCpu.rmsnormBackward(dx.f32(), dWeight == null ? null : dWeight.f32(), dy.f32(), x.f32(), weight.f32(),
+                x.rows(), x.cols(), eps);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta, RopeStyle style) {
+        OpChecks.ropeBackward(dx, positions, headDim, theta);
+        NativeCpu.ropeBackward(dx.f32(), positions.i32(), dx.rows(), dx.cols() / headDim, headDim, theta,
+                style == RopeStyle.ROTATE_HALF ? 1 : 0);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                  Tensor positions, int nHeads, int nKvHeads, int headDim) {
+        OpChecks.attentionBackward(dq, dk, dv, dOut, q, k, v, positions, nHeads, nKvHeads, headDim);
+        NativeCpu.attentionBackward(dq.f32(), dk.f32(), dv.f32(), dOut.f32(), q.f32(), k.f32(), v.f32(),
+                positions.i32(), q.rows(), nHeads, nKvHeads, headDim);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
+        OpChecks.swigluBackward(dGate, dUp, dOut, gate, up);
+        NativeCpu.swigluBackward(dGate.f32(), dUp.f32(), dOut.f32(), gate.f32(), up.f32(), dOut.size());
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss, float scale) {
+        OpChecks.crossEntropyBackward(dLogits, logits, targets, dLoss);
+        NativeCpu.crossEntropyBackward(dLogits.f32(), logits.f32(), targets.i32(), dLoss == null ? null : dLoss.f32(),
+                scale, logits.rows(), logits.cols());
+    }
 }

@@ -52,6 +52,33 @@ final class NativeCpu {
     @Name("sg_cpu_cross_entropy")
     static native void crossEntropy(FloatPointer loss, FloatPointer logits, IntPointer targets, int n, int vocab);
 
+    @Name("sg_cpu_row_dot")
+    static native void rowDot(FloatPointer out, FloatPointer a, FloatPointer b, int n, int d);
+
+    @Name("sg_cpu_scale_rows")
+    static native void scaleRows(FloatPointer x, FloatPointer s, int n, int d);
+
+    @Name("sg_cpu_rmsnorm_backward")
+    static native void rmsnormBackward(FloatPointer dx, FloatPointer dw, FloatPointer dy, FloatPointer x,
+                                       FloatPointer w, int n, int d, float eps);
+
+    @Name("sg_cpu_rope_backward")
+    static native void ropeBackward(FloatPointer dx, IntPointer pos, int n, int nHeads, int headDim, float theta,
+                                    int rotateHalf);
+
+    @Name("sg_cpu_attention_backward")
+    static native void attentionBackward(FloatPointer dq, FloatPointer dk, FloatPointer dv, FloatPointer dout,
+                                         FloatPointer q, FloatPointer k, FloatPointer v, IntPointer pos,
+                                         int n, int nHeads, int nKvHeads, int headDim);
+
+    @Name("sg_cpu_swiglu_backward")
+    static native void swigluBackward(FloatPointer dgate, FloatPointer dup, FloatPointer dout, FloatPointer gate,
+                                      FloatPointer up, long len);
+
+    @Name("sg_cpu_cross_entropy_backward")
+    static native void crossEntropyBackward(FloatPointer dlogits, FloatPointer logits, IntPointer targets,
+                                            FloatPointer dloss, float scale, int n, int vocab);
+
     @Name("sg_gpu_probe")
     static native int gpuProbe(@Cast("char*") BytePointer msg, int msgLen);
 }

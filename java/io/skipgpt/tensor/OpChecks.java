@@ -33,14 +33,7 @@ final class OpChecks {
 
     /** x[n, heads * headDim], positions[n]; rotation pairs need an even head dimension. */
     static void rope(Tensor x, Tensor positions, int headDim, float theta) {
-        f32("rope", "x", x);
-        i32("rope", "positions", positions);
-        if (headDim <= 0 || headDim % 2 != 0) throw error("rope: headDim %d must be positive and even", headDim);
-        if (x.cols() % headDim != 0) throw error("rope: x %s is not a whole number of heads of %d", s(x), headDim);
-        if (positions.size() != x.rows()) {
-            throw error("rope: positions %s should have one entry per row of x %s", s(positions), s(x));
-        }
-        if (!(theta > 0)) throw error("rope: theta %s must be positive", theta);
+        rope("rope", "x", x, positions, headDim, theta);
     }
 
     /** q, out[n, nHeads * headDim]; k, v[t, nKvHeads * headDim]; positions[n], each in [0, t). */
@@ -139,6 +132,147 @@ final class OpChecks {
         inRange("crossEntropy", "targets", targets, logits.cols(), "the columns of logits", logits);
     }
 
+    /** out[n], a[n, d], b[n, d]; out must not overlap a or b. */
+    static void rowDot(Tensor out, Tensor a, Tensor b) {
+        f32("rowDot", "out", out, "a", a, "b", b);
+        sameRowsCols("rowDot", "a", a, "b", b);
+        if (out.size() != a.rows()) throw error("rowDot: out %s should have one entry per row of a %s", s(out), s(a));
+        disjoint("rowDot", "out", out, "a", a);
+        disjoint("rowDot", "out", out, "b", b);
+    }
+
+    /** x[n, d], s[n]; s must not overlap x (a row would be scaled by a value it already changed). */
+    static void scaleRows(Tensor x, Tensor scale) {
+        f32("scaleRows", "x", x, "s", scale);
+        if (scale.size() != x.rows()) {
+            throw error("scaleRows: s %s should have one entry per row of x %s", s(scale), s(x));
+        }
+        disjoint("scaleRows", "x", x, "s", scale);
+    }
+
+    /** dy[n, m], x[n, k], w[m, k]; dx[n, k] and dw[m, k] each null or disjoint from every other argument. */
+    static void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w) {
+        f32("matmulBackward", "dy", dy, "x", x, "w", w);
+        if (x.cols() != w.cols()) throw error("matmulBackward: x %s and w %s disagree on k", s(x), s(w));
+        if (dy.rows() != x.rows() || dy.cols() != w.rows()) {
+            throw error("matmulBackward: dy %s should be [%d, %d] for x %s and w %s",
+                    s(dy), x.rows(), w.rows(), s(x), s(w));
+        }
+        if (dx != null) {
+            f32("matmulBackward", "dx", dx);
+            sameRowsCols("matmulBackward", "dx", dx, "x", x);
+            disjoint("matmulBackward", "dx", dx, "dy", dy, "x", x, "w", w);
+        }
+        if (dw != null) {
+            f32("matmulBackward", "dw", dw);
+            sameRowsCols("matmulBackward", "dw", dw, "w", w);
+            disjoint("matmulBackward", "dw", dw, "dy", dy, "x", x, "w", w);
+            if (dx != null) disjoint("matmulBackward", "dw", dw, "dx", dx);
+        }
+    }
+
+    /** dx, dy, x[n, d], weight[d], dWeight[d] or null; outputs disjoint from the inputs and each other. */
+    static void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight) {
+        f32("rmsnormBackward", "dx", dx, "dy", dy, "x", x);
+        f32("rmsnormBackward", "weight", weight);
+        if (weight.size() != x.cols()) {
+            throw error("rmsnormBackward: weight %s does not match the rows of x %s", s(weight), s(x));
+        }
+        sameRowsCols("rmsnormBackward", "dy", dy, "x", x);
+        sameRowsCols("rmsnormBackward", "dx", dx, "x", x);
+        disjoint("rmsnormBackward", "dx", dx, "dy", dy, "x", x, "weight", weight);
+        if (dWeight != null) {
+            f32("rmsnormBackward", "dWeight", dWeight);
+            if (dWeight.size() != weight.size()) {
+                throw error("rmsnormBackward: dWeight %s and weight %s differ in size", s(dWeight), s(weight));
+            }
+            disjoint("rmsnormBackward", "dWeight", dWeight, "dy", dy, "x", x, "weight", weight);
+            disjoint("rmsnormBackward", "dWeight", dWeight, "dx", dx);
+        }
+    }
+
+    /** As {@link #rope}. */
+    static void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta) {
+        rope("ropeBackward", "dx", dx, positions, headDim, theta);
+    }
+
+    /**
+     * As {@link #attention} for q, k, v and positions; dOut and dq shaped like q, dk and dv like k; every output
+     * disjoint from every other argument.
+     */
+    static void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                  Tensor positions, int nHeads, int nKvHeads, int headDim) {
+        String op = "attentionBackward";
+        f32(op, "dq", dq, "dk", dk, "dv", dv);
+        f32(op, "dOut", dOut, "q", q, "k", k);
+        f32(op, "v", v);
+        i32(op, "positions", positions);
+        if (nHeads <= 0 || nKvHeads <= 0 || headDim <= 0 || nHeads % nKvHeads != 0) {
+            throw error("%s: nHeads %d must be a positive multiple of nKvHeads %d, headDim %d positive",
+                    op, nHeads, nKvHeads, headDim);
+        }
+        if (q.cols() != nHeads * headDim) throw error("%s: q %s should have %d x %d columns", op, s(q), nHeads, headDim);
+        if (k.cols() != nKvHeads * headDim) throw error("%s: k %s should have %d x %d columns", op, s(k), nKvHeads, headDim);
+        sameRowsCols(op, "v", v, "k", k);
+        sameRowsCols(op, "dOut", dOut, "q", q);
+        sameRowsCols(op, "dq", dq, "q", q);
+        sameRowsCols(op, "dk", dk, "k", k);
+        sameRowsCols(op, "dv", dv, "k", k);
+        if (positions.size() != q.rows()) {
+            throw error("%s: positions %s should have one entry per row of q %s", op, s(positions), s(q));
+        }
+        inRange(op, "positions", positions, k.rows(), "the cache rows of k", k);
+        disjoint(op, "dq", dq, "dOut", dOut, "q", q, "k", k);
+        disjoint(op, "dq", dq, "v", v, "dk", dk, "dv", dv);
+        disjoint(op, "dk", dk, "dOut", dOut, "q", q, "k", k);
+        disjoint(op, "dk", dk, "v", v);
+        disjoint(op, "dk", dk, "dv", dv);
+        disjoint(op, "dv", dv, "dOut", dOut, "q", q, "k", k);
+        disjoint(op, "dv", dv, "v", v);
+    }
+
+    /** Five tensors of one size; dGate and dUp disjoint (each may be an input, element for element). */
+    static void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
+        f32("swigluBackward", "dGate", dGate, "dUp", dUp, "dOut", dOut);
+        f32("swigluBackward", "gate", gate, "up", up);
+        long size = dOut.size();
+        if (dGate.size() != size || dUp.size() != size || gate.size() != size || up.size() != size) {
+            throw error("swigluBackward: dGate %s, dUp %s, dOut %s, gate %s and up %s differ in size",
+                    s(dGate), s(dUp), s(dOut), s(gate), s(up));
+        }
+        disjoint("swigluBackward", "dGate", dGate, "dUp", dUp);
+    }
+
+    /** As {@link #crossEntropy}; dLogits shaped like logits (may be logits); dLoss[n] or null. */
+    static void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss) {
+        String op = "crossEntropyBackward";
+        f32(op, "dLogits", dLogits, "logits", logits);
+        i32(op, "targets", targets);
+        sameRowsCols(op, "dLogits", dLogits, "logits", logits);
+        if (targets.size() != logits.rows()) {
+            throw error("%s: targets %s should have one entry per row of logits %s", op, s(targets), s(logits));
+        }
+        inRange(op, "targets", targets, logits.cols(), "the columns of logits", logits);
+        if (dLoss != null) {
+            f32(op, "dLoss", dLoss);
+            if (dLoss.size() != logits.rows()) {
+                throw error("%s: dLoss %s should have one entry per row of logits %s", op, s(dLoss), s(logits));
+            }
+            disjoint(op, "dLogits", dLogits, "dLoss", dLoss);
+        }
+    }
+
+    private static void rope(String op, String name, Tensor x, Tensor positions, int headDim, float theta) {
+        f32(op, name, x);
+        i32(op, "positions", positions);
+        if (headDim <= 0 || headDim % 2 != 0) throw error("%s: headDim %d must be positive and even", op, headDim);
+        if (x.cols() % headDim != 0) throw error("%s: %s %s is not a whole number of heads of %d", op, name, s(x), headDim);
+        if (positions.size() != x.rows()) {
+            throw error("%s: positions %s should have one entry per row of %s %s", op, s(positions), name, s(x));
+        }
+        if (!(theta > 0)) throw error("%s: theta %s must be positive", op, theta);
+    }
+
     private static void f32(String op, String name, Tensor t) {
         if (t.dtype() != Tensor.DType.F32) throw error("%s: %s %s should be F32, not I32", op, name, s(t));
     }
@@ -170,6 +304,14 @@ final class OpChecks {
             int v = b.get(i);
             if (v < 0 || v >= bound) throw error("%s: %s[%d] = %d is outside %s %s", op, name, i, v, what, s(of));
         }
+    }
+
+    /** t is disjoint from each of the others. */
+    private static void disjoint(String op, String name, Tensor t, String n1, Tensor t1, String n2, Tensor t2,
+                                 String n3, Tensor t3) {
+        disjoint(op, name, t, n1, t1);
+        disjoint(op, name, t, n2, t2);
+        disjoint(op, name, t, n3, t3);
     }
 
     private static void disjoint(String op, String n1, Tensor t1, String n2, Tensor t2) {

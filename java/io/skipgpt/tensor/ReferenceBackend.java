@@ -48,22 +48,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void rope(Tensor x, Tensor positions, int headDim, float theta, RopeStyle style) {
         OpChecks.rope(x, positions, headDim, theta);
-        int n = x.rows(), cols = x.cols(), half = headDim / 2;
-        FloatBuffer a = x.floats();
-        IntBuffer pos = positions.ints();
-        for (int i = 0; i < n; i++) {
-            for (int head = 0; head < cols / headDim; head++) {
-                int base = i * cols + head * headDim;
-                for (int p = 0; p < half; p++) {
-                    double angle = pos.get(i) * Math.pow(theta, -2.0 * p / headDim);
-                    int first = style == RopeStyle.ADJACENT ? 2 * p : p;
-                    int second = style == RopeStyle.ADJACENT ? 2 * p + 1 : p + half;
-                    double x0 = a.get(base + first), x1 = a.get(base + second);
-                    a.put(base + first, (float) (x0 * Math.cos(angle) - x1 * Math.sin(angle)));
-                    a.put(base + second, (float) (x0 * Math.sin(angle) + x1 * Math.cos(angle)));
-                }
-            }
-        }
+        rotate(x, positions, headDim, theta, style, 1);
     }
 
     /**
@@ -81,22 +66,10 @@ public final class ReferenceBackend implements Backend {
             int keys = pos.get(i) + 1;
             for (int h = 0; h < nHeads; h++) {
                 int qBase = i * qCols + h * headDim, kvOffset = (h / group) * headDim;
-                double[] weights = new double[keys];
-                double max = Double.NEGATIVE_INFINITY;
-                for (int t = 0; t < keys; t++) {
-                    double dot = 0;
-                    for (int j = 0; j < headDim; j++) dot += (double) qs.get(qBase + j) * ks.get(t * kvCols + kvOffset + j);
-                    weights[t] = dot / Math.sqrt(headDim);
-                    max = Math.max(max, weights[t]);
-                }
-                double sum = 0;
-                for (int t = 0; t < keys; t++) {
-                    weights[t] = Math.exp(weights[t] - max);
-                    sum += weights[t];
-                }
+                double[] weights = attentionWeights(qs, qBase, ks, kvCols, kvOffset, keys, headDim);
                 for (int j = 0; j < headDim; j++) {
                     double acc = 0;
-                    for (int t = 0; t < keys; t++) acc += weights[t] / sum * vs.get(t * kvCols + kvOffset + j);
+                    for (int t = 0; t < keys; t++) acc += weights[t] * vs.get(t * kvCols + kvOffset + j);
                     o.put(qBase + j, (float) acc);
                 }
             }
@@ -180,6 +153,213 @@ public final class ReferenceBackend implements Backend {
             for (int j = 0; j < vocab; j++) sum += Math.exp(a.get(i * vocab + j) - max);
             o.put(i, (float) (Math.log(sum) + max - a.get(i * vocab + target.get(i))));
         }
+    }
+
+    /** out[i] = a_i · b_i */
+    @Override
+    public void rowDot(Tensor out, Tensor a, Tensor b) {
+        OpChecks.rowDot(out, a, b);
+        int n = a.rows(), d = a.cols();
+        FloatBuffer o = out.floats(), x = a.floats(), y = b.floats();
+        for (int i = 0; i < n; i++) {
+            double sum = 0;
+            for (int j = 0; j < d; j++) sum += (double) x.get(i * d + j) * y.get(i * d + j);
+            o.put(i, (float) sum);
+        }
+    }
+
+    /** x[i, j] *= s[i] */
+    @Override
+    public void scaleRows(Tensor x, Tensor s) {
+        OpChecks.scaleRows(x, s);
+        int n = x.rows(), d = x.cols();
+        FloatBuffer a = x.floats(), scale = s.floats();
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < d; j++) a.put(i * d + j, a.get(i * d + j) * scale.get(i));
+        }
+    }
+
+    /** dx[n, k] (=|+=) Σ_j dy[i, j] w[j, p]; dw[m, k] += Σ_i dy[i, j] x[i, p] */
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w, boolean addToDx) {
+        OpChecks.matmulBackward(dx, dw, dy, x, w);
+        int n = x.rows(), k = x.cols(), m = w.rows();
+        FloatBuffer g = dy.floats(), a = x.floats(), b = w.floats();
+        if (dx != null) {
+            FloatBuffer o = dx.floats();
+            for (int i = 0; i < n; i++) {
+                for (int p = 0; p < k; p++) {
+                    double sum = addToDx ? o.get(i * k + p) : 0;
+                    for (int j = 0; j < m; j++) sum += (double) g.get(i * m + j) * b.get(j * k + p);
+                    o.put(i * k + p, (float) sum);
+                }
+            }
+        }
+        if (dw != null) {
+            FloatBuffer o = dw.floats();
+            for (int j = 0; j < m; j++) {
+                for (int p = 0; p < k; p++) {
+                    double sum = o.get(j * k + p);
+                    for (int i = 0; i < n; i++) sum += (double) g.get(i * m + j) * a.get(i * k + p);
+                    o.put(j * k + p, (float) sum);
+                }
+            }
+        }
+    }
+
+    /** dx = r w dy - x r³/d Σ dy w x per row; dWeight += Σ_i dy x r */
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight, float eps) {
+        OpChecks.rmsnormBackward(dx, dWeight, dy, x, weight);
+        int n = x.rows(), d = x.cols();
+        FloatBuffer o = dx.floats(), g = dy.floats(), a = x.floats(), wt = weight.floats();
+        double[] dWeightSum = new double[d];
+        for (int i = 0; i < n; i++) {
+            double sumSq = 0, dot = 0;
+            for (int j = 0; j < d; j++) {
+                double xj = a.get(i * d + j);
+                sumSq += xj * xj;
+                dot += g.get(i * d + j) * (double) wt.get(j) * xj;
+            }
+            double r = 1 / Math.sqrt(sumSq / d + eps), coef = dot * r * r * r / d;
+            for (int j = 0; j < d; j++) {
+                double xj = a.get(i * d + j), gj = g.get(i * d + j);
+                o.put(i * d + j, (float) (r * wt.get(j) * gj - xj * coef));
+                dWeightSum[j] += gj * xj * r;
+            }
+        }
+        if (dWeight != null) {
+            FloatBuffer dwt = dWeight.floats();
+            for (int j = 0; j < d; j++) dwt.put(j, (float) (dwt.get(j) + dWeightSum[j]));
+        }
+    }
+
+    /** dx[n, heads * headDim]: pair p of each head turns back by positions[i] * theta^(-2p / headDim). */
+    @Override
+    public void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta, RopeStyle style) {
+        OpChecks.ropeBackward(dx, positions, headDim, theta);
+        rotate(dx, positions, headDim, theta, style, -1);
+    }
+
+    /**
+     * Per query i and head h, with P the softmax row and dP_t = dOut·v_t, D = Σ P_t dP_t:
+     * dq = Σ_t P_t (dP_t - D) k_t / √headDim; dk_t += P_t (dP_t - D) q / √headDim; dv_t += P_t dOut.
+     * dk and dv are summed in double over all rows, then added into the tensors once.
+     */
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                  Tensor positions, int nHeads, int nKvHeads, int headDim) {
+        OpChecks.attentionBackward(dq, dk, dv, dOut, q, k, v, positions, nHeads, nKvHeads, headDim);
+        int n = q.rows(), qCols = q.cols(), kvCols = k.cols(), group = nHeads / nKvHeads;
+        FloatBuffer dqs = dq.floats(), gs = dOut.floats(), qs = q.floats(), ks = k.floats(), vs = v.floats();
+        IntBuffer pos = positions.ints();
+        double scale = 1 / Math.sqrt(headDim);
+        double[] dkSum = new double[k.rows() * kvCols], dvSum = new double[k.rows() * kvCols];
+        for (int i = 0; i < n; i++) {
+            int keys = pos.get(i) + 1;
+            for (int h = 0; h < nHeads; h++) {
+                int qBase = i * qCols + h * headDim, kvOffset = (h / group) * headDim;
+                double[] p = attentionWeights(qs, qBase, ks, kvCols, kvOffset, keys, headDim);
+                double[] dp = new double[keys];
+                double dSum = 0;
+                for (int t = 0; t < keys; t++) {
+                    for (int j = 0; j < headDim; j++) dp[t] += (double) gs.get(qBase + j) * vs.get(t * kvCols + kvOffset + j);
+                    dSum += p[t] * dp[t];
+                }
+                double[] dqRow = new double[headDim];
+                for (int t = 0; t < keys; t++) {
+                    double ds = p[t] * (dp[t] - dSum) * scale;
+                    for (int j = 0; j < headDim; j++) {
+                        int kv = t * kvCols + kvOffset + j;
+                        dqRow[j] += ds * ks.get(kv);
+                        dkSum[kv] += ds * qs.get(qBase + j);
+                        dvSum[kv] += p[t] * gs.get(qBase + j);
+                    }
+                }
+                for (int j = 0; j < headDim; j++) dqs.put(qBase + j, (float) dqRow[j]);
+            }
+        }
+        FloatBuffer dks = dk.floats(), dvs = dv.floats();
+        for (int e = 0; e < dkSum.length; e++) {
+            dks.put(e, (float) (dks.get(e) + dkSum[e]));
+            dvs.put(e, (float) (dvs.get(e) + dvSum[e]));
+        }
+    }
+
+    /** dGate = dOut·up·σ·(1 + gate·(1 - σ)), dUp = dOut·gate·σ, σ = 1 / (1 + e^-gate) */
+    @Override
+    public void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
+        OpChecks.swigluBackward(dGate, dUp, dOut, gate, up);
+        FloatBuffer dg = dGate.floats(), du = dUp.floats(), dy = dOut.floats(), g = gate.floats(), u = up.floats();
+        for (int i = 0; i < dy.limit(); i++) {
+            double x = g.get(i), y = u.get(i), grad = dy.get(i), sigma = 1 / (1 + Math.exp(-x));
+            dg.put(i, (float) (grad * y * sigma * (1 + x * (1 - sigma))));
+            du.put(i, (float) (grad * x * sigma));
+        }
+    }
+
+    /** dLogits[i, j] = scale · (dLoss[i] or 1) · (softmax(logits[i])[j] - [j = targets[i]]) */
+    @Override
+    public void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss, float scale) {
+        OpChecks.crossEntropyBackward(dLogits, logits, targets, dLoss);
+        int n = logits.rows(), vocab = logits.cols();
+        FloatBuffer o = dLogits.floats(), a = logits.floats(), c = dLoss == null ? null : dLoss.floats();
+        IntBuffer target = targets.ints();
+        for (int i = 0; i < n; i++) {
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < vocab; j++) max = Math.max(max, a.get(i * vocab + j));
+            double sum = 0;
+            for (int j = 0; j < vocab; j++) sum += Math.exp(a.get(i * vocab + j) - max);
+            double coef = (double) scale * (c == null ? 1 : c.get(i));
+            // dLogits may be logits: element j is read before it is written
+            for (int j = 0; j < vocab; j++) {
+                double p = Math.exp(a.get(i * vocab + j) - max) / sum;
+                o.put(i * vocab + j, (float) (coef * (p - (j == target.get(i) ? 1 : 0))));
+            }
+        }
+    }
+
+    /** Pair p of each head of x[n, heads * headDim] turns by direction · positions[i] · theta^(-2p / headDim). */
+    private static void rotate(Tensor x, Tensor positions, int headDim, float theta, RopeStyle style, int direction) {
+        int n = x.rows(), cols = x.cols(), half = headDim / 2;
+        FloatBuffer a = x.floats();
+        IntBuffer pos = positions.ints();
+        for (int i = 0; i < n; i++) {
+            for (int head = 0; head < cols / headDim; head++) {
+                int base = i * cols + head * headDim;
+                for (int p = 0; p < half; p++) {
+                    double angle = direction * pos.get(i) * Math.pow(theta, -2.0 * p / headDim);
+                    int first = style == RopeStyle.ADJACENT ? 2 * p : p;
+                    int second = style == RopeStyle.ADJACENT ? 2 * p + 1 : p + half;
+                    double x0 = a.get(base + first), x1 = a.get(base + second);
+                    a.put(base + first, (float) (x0 * Math.cos(angle) - x1 * Math.sin(angle)));
+                    a.put(base + second, (float) (x0 * Math.sin(angle) + x1 * Math.cos(angle)));
+                }
+            }
+        }
+    }
+
+    /**
+     * The softmax over keys 0..keys-1 of q·k_t / sqrt(headDim), for the query row at qs[qBase..] and the kv head
+     * whose columns start at kvOffset in rows of kvCols.
+     */
+    private static double[] attentionWeights(FloatBuffer qs, int qBase, FloatBuffer ks, int kvCols, int kvOffset,
+                                             int keys, int headDim) {
+        double[] weights = new double[keys];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int t = 0; t < keys; t++) {
+            double dot = 0;
+            for (int j = 0; j < headDim; j++) dot += (double) qs.get(qBase + j) * ks.get(t * kvCols + kvOffset + j);
+            weights[t] = dot / Math.sqrt(headDim);
+            max = Math.max(max, weights[t]);
+        }
+        double sum = 0;
+        for (int t = 0; t < keys; t++) {
+            weights[t] = Math.exp(weights[t] - max);
+            sum += weights[t];
+        }
+        for (int t = 0; t < keys; t++) weights[t] /= sum;
+        return weights;
     }
 
     /** out[i] = from[rows[i]] for out[count, d], from[*, d], rows[count] */

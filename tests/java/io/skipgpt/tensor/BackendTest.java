@@ -31,7 +31,7 @@ class BackendTest {
 
     @AfterAll
     static void report() {
-        ERRORS.forEach((op, e) -> System.out.printf("OK %-16s max err %.2e (tol %.0e)%n", op, e[0], e[1]));
+        ERRORS.forEach((op, e) -> System.out.printf("OK %-20s max err %.2e (tol %.0e)%n", op, e[0], e[1]));
     }
 
     @Test
@@ -177,6 +177,151 @@ class BackendTest {
                         (b, loss) -> b.crossEntropy(loss, logits, targets));
             }
         }
+    }
+
+    @Test
+    void rowDot() {
+        for (int n : new int[] {0, 1, 3, 17, 64}) {
+            for (int d : new int[] {1, 13, 4099}) {
+                Tensor a = t.uniform(-1, 1, n, d), b = t.uniform(-1, 1, n, d);
+                // a d-term sum, as in matmul
+                compare("rowDot", "n " + n + " d " + d, FP32 * Math.max(1, Math.sqrt(d / 64.0)), new int[] {n},
+                        (be, out) -> be.rowDot(out, a, b));
+            }
+        }
+    }
+
+    @Test
+    void scaleRows() {
+        for (int n : new int[] {0, 1, 3, 17, 64}) {
+            for (int d : new int[] {1, 13, 4099}) {
+                Tensor s = t.uniform(-2, 2, n);
+                compareInPlace("scaleRows", "n " + n + " d " + d, FP32, t.uniform(-1, 1, n, d), (b, x) -> b.scaleRows(x, s));
+            }
+        }
+    }
+
+    @Test
+    void matmulBackward() {
+        // {n, k, m}: n = 1 takes the sgemv path for dx; m = 0 makes dx an empty sum; n = 0 leaves dw as it was
+        int[][] shapes = {{1, 1, 1}, {1, 7, 5}, {1, 300, 129}, {3, 64, 32}, {17, 33, 7}, {64, 127, 129},
+                {257, 300, 129}, {7, 129, 257}, {3, 5, 0}, {0, 4, 3}};
+        for (int[] s : shapes) {
+            int n = s[0], k = s[1], m = s[2];
+            Tensor x = t.uniform(-1, 1, n, k), w = t.uniform(-1, 1, m, k), dy = t.uniform(-1, 1, n, m);
+            // dx sums m terms, dw n terms
+            double tol = FP32 * Math.max(1, Math.sqrt(Math.max(n, m) / 64.0));
+            String label = Arrays.toString(s);
+            compareAll("matmulBackward", label + " dx, dw +=", tol, new Tensor[] {t.poisoned(n, k), t.uniform(-1, 1, m, k)},
+                    (b, o) -> b.matmulBackward(o[0], o[1], dy, x, w, false));
+            compareAll("matmulBackward", label + " dx +=", tol, new Tensor[] {t.uniform(-1, 1, n, k)},
+                    (b, o) -> b.matmulBackward(o[0], null, dy, x, w, true));
+            compareAll("matmulBackward", label + " dw += only", tol, new Tensor[] {t.uniform(-1, 1, m, k)},
+                    (b, o) -> b.matmulBackward(null, o[0], dy, x, w, false));
+        }
+    }
+
+    @Test
+    void rmsnormBackward() {
+        for (int n : new int[] {1, 3, 17, 64}) {
+            for (int d : new int[] {2, 7, 33, 257, 1001}) { // d = 1 is ill-conditioned (see test_cpu_kernels.cpp)
+                Tensor x = t.uniform(-3, 3, n, d), weight = t.uniform(-2, 2, d), dy = t.uniform(-1, 1, n, d);
+                float eps = d % 2 == 0 ? 1e-6f : 1e-5f;
+                String label = "n " + n + " d " + d;
+                // dWeight sums n rows
+                compareAll("rmsnormBackward", label, FP32, new Tensor[] {t.poisoned(n, d), t.uniform(-1, 1, d)},
+                        (b, o) -> b.rmsnormBackward(o[0], o[1], dy, x, weight, eps));
+                compare("rmsnormBackward", label + " no dWeight", FP32, new int[] {n, d},
+                        (b, dx) -> b.rmsnormBackward(dx, null, dy, x, weight, eps));
+            }
+        }
+    }
+
+    @Test
+    void ropeBackward() {
+        int[][] heads = {{1, 2}, {3, 6}, {2, 64}, {1, 128}}; // {heads, headDim}
+        for (RopeStyle style : RopeStyle.values()) {
+            for (int n : new int[] {1, 3, 64}) {
+                for (int[] h : heads) {
+                    Tensor pos = t.anyOf(n, 10001);
+                    compareInPlace("ropeBackward", style + " n " + n + " heads " + Arrays.toString(h), FP32,
+                            t.uniform(-2, 2, n, h[0] * h[1]), (b, io) -> b.ropeBackward(io, pos, h[1], 500000f, style));
+                }
+            }
+        }
+    }
+
+    @Test
+    void attentionBackward() {
+        for (int group : new int[] {1, 2, 4}) {
+            for (int headDim : new int[] {2, 6, 64}) {
+                for (int n : new int[] {1, 3, 17}) {
+                    int kvHeads = headDim == 64 ? 1 : 2, heads = kvHeads * group, cache = 37 + 60 * group;
+                    // routed queries at scattered positions in no order, and repeated ones (one position, two rows)
+                    attentionBackward(String.format("group %d headDim %d n %d cache %d distinct", group, headDim, n, cache),
+                            t.distinct(n, cache), cache, heads, kvHeads, headDim);
+                    attentionBackward(String.format("group %d headDim %d n %d cache %d repeats", group, headDim, n, cache),
+                            t.anyOf(n, 5), cache, heads, kvHeads, headDim);
+                }
+            }
+        }
+        int[] all = new int[80]; // a dense prefill over more than one key tile of the CPU kernel
+        Arrays.setAll(all, i -> i);
+        attentionBackward("prefill 80", t.ints(all), 80, 8, 2, 8);
+    }
+
+    private void attentionBackward(String label, Tensor pos, int cache, int heads, int kvHeads, int headDim) {
+        int n = (int) pos.size();
+        Tensor q = t.uniform(-3, 3, n, heads * headDim), dOut = t.uniform(-1, 1, n, heads * headDim);
+        Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
+        Tensor[] start = {t.poisoned(n, heads * headDim), t.uniform(-1, 1, cache, kvHeads * headDim),
+                t.uniform(-1, 1, cache, kvHeads * headDim)};
+        compareAll("attentionBackward", label, FP32, start,
+                (b, o) -> b.attentionBackward(o[0], o[1], o[2], dOut, q, k, v, pos, heads, kvHeads, headDim));
+    }
+
+    @Test
+    void swigluBackward() {
+        for (int n : new int[] {1, 3, 17, 64}) {
+            for (int d : new int[] {1, 11, 2049}) {
+                Tensor gate = t.uniform(-10, 10, n, d), up = t.uniform(-2, 2, n, d), dOut = t.uniform(-1, 1, n, d);
+                String label = "n " + n + " d " + d;
+                compareAll("swigluBackward", label, FP32, new Tensor[] {t.poisoned(n, d), t.poisoned(n, d)},
+                        (b, o) -> b.swigluBackward(o[0], o[1], dOut, gate, up));
+                // the gradients over their inputs, as a memory-tight MLP backward does
+                compareAll("swigluBackward", label + " in place", FP32, new Tensor[] {gate, up},
+                        (b, o) -> b.swigluBackward(o[0], o[1], dOut, o[0], o[1]));
+            }
+        }
+    }
+
+    @Test
+    void crossEntropyBackward() {
+        for (int n : new int[] {1, 3, 17, 64}) {
+            for (int vocab : new int[] {2, 7, 513, 32000}) {
+                Tensor logits = t.uniform(-10, 10, n, vocab), targets = t.anyOf(n, vocab), dLoss = t.uniform(0, 2, n);
+                String label = "n " + n + " vocab " + vocab;
+                compare("crossEntropyBackward", label + " dLoss", FP32, new int[] {n, vocab},
+                        (b, d) -> b.crossEntropyBackward(d, logits, targets, dLoss, 0.5f));
+                compareInPlace("crossEntropyBackward", label + " mean, in place", FP32, logits,
+                        (b, io) -> b.crossEntropyBackward(io, io, targets, null, 1f / n));
+            }
+        }
+    }
+
+    /**
+     * Runs a call on both backends, each on its own copies of the outputs' starting contents (NaN for outputs
+     * that are written, values for those added into, inputs for in-place calls), and compares every output.
+     */
+    private void compareAll(String op, String label, double tol, Tensor[] start, BiConsumer<Backend, Tensor[]> call) {
+        Tensor[] want = new Tensor[start.length], got = new Tensor[start.length];
+        for (int i = 0; i < start.length; i++) {
+            want[i] = t.copy(start[i]);
+            got[i] = t.copy(start[i]);
+        }
+        call.accept(REF, want);
+        call.accept(CPU, got);
+        for (int i = 0; i < start.length; i++) check(op, label + " output " + i, tol, want[i], got[i]);
     }
 
     /** Runs op into a fresh NaN-poisoned output of the given shape on both backends and compares. */

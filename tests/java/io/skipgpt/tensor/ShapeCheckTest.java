@@ -121,4 +121,76 @@ class ShapeCheckTest {
         rejects("crossEntropy: loss [3] and targets [2] should have one entry per row of logits [2, 7]",
                 b -> b.crossEntropy(t.poisoned(3), logits, t.ints(0, 1)));
     }
+
+    @Test
+    void gating() {
+        Tensor a = t.uniform(-1, 1, 3, 5);
+        rejects("rowDot: a [3, 5] and b [3, 4] differ in shape", b -> b.rowDot(t.poisoned(3), a, t.uniform(-1, 1, 3, 4)));
+        rejects("rowDot: out [2] should have one entry per row of a [3, 5]", b -> b.rowDot(t.poisoned(2), a, a));
+        rejects("scaleRows: s [5] should have one entry per row of x [3, 5]", b -> b.scaleRows(a, t.uniform(1, 2, 5)));
+        Tensor firstThree = a.reshape(15, 1).rows(0, 3).reshape(3); // a's own first elements
+        rejects("scaleRows: x [3, 5] overlaps s [3] in memory", b -> b.scaleRows(a, firstThree));
+    }
+
+    @Test
+    void matmulBackward() {
+        Tensor x = t.uniform(-1, 1, 3, 64), w = t.uniform(-1, 1, 32, 64), dy = t.uniform(-1, 1, 3, 32);
+        rejects("matmulBackward: dy [3, 31] should be [3, 32] for x [3, 64] and w [32, 64]",
+                b -> b.matmulBackward(t.poisoned(3, 64), null, t.uniform(-1, 1, 3, 31), x, w, false));
+        rejects("matmulBackward: dx [3, 63] and x [3, 64] differ in shape",
+                b -> b.matmulBackward(t.poisoned(3, 63), null, dy, x, w, false));
+        rejects("matmulBackward: dw [64, 32] and w [32, 64] differ in shape",
+                b -> b.matmulBackward(null, t.poisoned(64, 32), dy, x, w, false));
+        rejects("matmulBackward: dx [3, 64] overlaps x [3, 64] in memory", b -> b.matmulBackward(x, null, dy, x, w, true));
+    }
+
+    @Test
+    void rmsnormBackward() {
+        Tensor x = t.uniform(-1, 1, 3, 7), dy = t.uniform(-1, 1, 3, 7), w = t.uniform(1, 2, 7);
+        rejects("rmsnormBackward: dWeight [8] and weight [7] differ in size",
+                b -> b.rmsnormBackward(t.poisoned(3, 7), t.poisoned(8), dy, x, w, 1e-5f));
+        rejects("rmsnormBackward: dy [2, 7] and x [3, 7] differ in shape",
+                b -> b.rmsnormBackward(t.poisoned(3, 7), null, t.uniform(-1, 1, 2, 7), x, w, 1e-5f));
+        rejects("rmsnormBackward: dx [3, 7] overlaps dy [3, 7] in memory", b -> b.rmsnormBackward(dy, null, dy, x, w, 1e-5f));
+    }
+
+    @Test
+    void attentionBackward() {
+        // 4 query heads over 2 kv heads of 8; a cache of 5
+        Tensor q = t.uniform(-1, 1, 2, 32), k = t.uniform(-1, 1, 5, 16), v = t.uniform(-1, 1, 5, 16);
+        Tensor dOut = t.uniform(-1, 1, 2, 32), pos = t.ints(4, 1);
+        rejects("attentionBackward: dk [4, 16] and k [5, 16] differ in shape",
+                b -> b.attentionBackward(t.poisoned(2, 32), t.poisoned(4, 16), t.poisoned(5, 16), dOut, q, k, v, pos, 4, 2, 8));
+        rejects("attentionBackward: dOut [2, 16] and q [2, 32] differ in shape",
+                b -> b.attentionBackward(t.poisoned(2, 32), t.poisoned(5, 16), t.poisoned(5, 16), t.uniform(-1, 1, 2, 16),
+                        q, k, v, pos, 4, 2, 8));
+        rejects("attentionBackward: positions[0] = 5 is outside the cache rows of k [5, 16]",
+                b -> b.attentionBackward(t.poisoned(2, 32), t.poisoned(5, 16), t.poisoned(5, 16), dOut, q, k, v,
+                        t.ints(5, 0), 4, 2, 8));
+        Tensor dkv = t.poisoned(5, 16);
+        rejects("attentionBackward: dk [5, 16] overlaps dv [5, 16] in memory",
+                b -> b.attentionBackward(t.poisoned(2, 32), dkv, dkv, dOut, q, k, v, pos, 4, 2, 8));
+    }
+
+    @Test
+    void elementwiseBackward() {
+        Tensor a = t.uniform(-1, 1, 3, 5);
+        rejects("swigluBackward: dGate [3, 5], dUp [3, 5], dOut [3, 5], gate [3, 5] and up [14] differ in size",
+                b -> b.swigluBackward(t.poisoned(3, 5), t.poisoned(3, 5), a, a, t.uniform(-1, 1, 14)));
+        Tensor d = t.poisoned(3, 5);
+        rejects("swigluBackward: dGate [3, 5] overlaps dUp [3, 5] in memory", b -> b.swigluBackward(d, d, a, a, a));
+        rejects("ropeBackward: dx [2, 12] is not a whole number of heads of 8",
+                b -> b.ropeBackward(t.uniform(-1, 1, 2, 12), t.ints(0, 1), 8, 1e4f, RopeStyle.ADJACENT));
+    }
+
+    @Test
+    void crossEntropyBackward() {
+        Tensor logits = t.uniform(-1, 1, 2, 7);
+        rejects("crossEntropyBackward: targets[1] = 7 is outside the columns of logits [2, 7]",
+                b -> b.crossEntropyBackward(t.poisoned(2, 7), logits, t.ints(0, 7), null, 1f));
+        rejects("crossEntropyBackward: dLoss [3] should have one entry per row of logits [2, 7]",
+                b -> b.crossEntropyBackward(t.poisoned(2, 7), logits, t.ints(0, 1), t.uniform(1, 2, 3), 1f));
+        rejects("crossEntropyBackward: dLogits [2, 6] and logits [2, 7] differ in shape",
+                b -> b.crossEntropyBackward(t.poisoned(2, 6), logits, t.ints(0, 1), null, 1f));
+    }
 }
