@@ -196,11 +196,11 @@ public final class AdamW implements AutoCloseable {
         into.copyFrom(saved);
     }
 
-    static String firstMomentName(String param) {
+    private static String firstMomentName(String param) {
         return "optimizer." + param + ".exp_avg";
     }
 
-    static String secondMomentName(String param) {
+    private static String secondMomentName(String param) {
         return "optimizer." + param + ".exp_avg_sq";
     }
 
