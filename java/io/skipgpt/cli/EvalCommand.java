@@ -62,8 +62,10 @@ final class EvalCommand implements Callable<Integer> {
             long t0 = System.nanoTime();
             for (Path f : files) {
                 String text = Files.readString(f, StandardCharsets.UTF_8);
-                Perplexity.Result r = ppl.score(text, done -> System.err.printf("\r%s: %d tokens scored", f.getFileName(), done));
-                System.err.printf("\r%s: %d tokens, %d documents, ppl %.4f%n", f, r.tokens(), r.documents(), r.ppl());
+                Progress progress = new Progress(f.getFileName() + ": scored", "tokens");
+                Perplexity.Result r = ppl.score(text, progress::update);
+                progress.done();
+                System.err.printf("%s: %d tokens, %d documents, ppl %.4f%n", f, r.tokens(), r.documents(), r.ppl());
                 total = total.plus(r);
                 perFile.add(figures(r, f.toString()));
             }

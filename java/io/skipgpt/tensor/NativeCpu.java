@@ -12,7 +12,8 @@ import org.bytedeco.javacpp.annotation.Platform;
  * Mechanical JavaCPP binding of the CPU half of {@code native/include/skipgpt.h}; contracts and shapes are
  * documented there. No policy here: {@link CpuBackend} decides what to call.
  */
-@Platform(include = "skipgpt.h", link = "skipgpt_cpu")
+// skipgpt_env goes first: it sets the OpenMP wait policy before libgomp loads (native/cpu/omp_env.c).
+@Platform(include = "skipgpt.h", preload = "skipgpt_env", link = "skipgpt_cpu")
 final class NativeCpu {
     static {
         Loader.load();
