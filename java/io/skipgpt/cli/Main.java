@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
 @Command(name = "skipgpt", mixinStandardHelpOptions = true, version = "skipgpt 0.1.0",
         description = "SkipGPT for the JVM: run LLaMA-family models, and make them cheaper by dynamic layer skipping.",
         subcommands = {InfoCommand.class, GenerateCommand.class, EvalCommand.class, ConvertCommand.class,
-                BenchCommand.class, CommandLine.HelpCommand.class},
+                BenchCommand.class, TrainRoutersCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Example:",
                 "  skipgpt generate --model ../shared/data/models/stories260K/stories260K.gguf \\",
                 "      --prompt \"Once upon a time\" --max-tokens 100"})
@@ -30,6 +30,9 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        // Model weights live in native memory: JavaCPP would otherwise cap it at the Java heap size (-Xmx).
+        System.setProperty("org.bytedeco.javacpp.maxBytes", "0");
+        System.setProperty("org.bytedeco.javacpp.maxPhysicalBytes", "0");
         System.exit(run(args));
     }
 
@@ -43,7 +46,13 @@ public final class Main implements Runnable {
             if (verbose) e.printStackTrace(commandLine.getErr());
             return exitCode(e);
         });
-        return cli.execute(args);
+        try {
+            return cli.execute(args);
+        } catch (OutOfMemoryError e) {
+            System.err.println("error: out of memory: " + e.getMessage()
+                    + " (a smaller model, fewer --layers, or a machine with more memory)");
+            return 4;
+        }
     }
 
     static String describe(Throwable e) {

@@ -1,0 +1,293 @@
+package io.skipgpt.train;
+
+import io.skipgpt.model.LlamaConfig;
+import io.skipgpt.model.LlamaWeights;
+import io.skipgpt.routing.Routers;
+import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.RopeStyle;
+import io.skipgpt.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The frozen LLaMA with SkipGPT gates as training runs it: masked-dense (every module computed for every token,
+ * since the gate's gradient {@code dL/dg = <dL/dh, f(x)>} is needed even where g = 0), gates drawn by hard
+ * Gumbel-softmax with a straight-through gradient, and a backward pass through the whole model into the
+ * routers. One sequence per {@link Tape}; the base weights never receive gradients.
+ *
+ * <p>Per layer: {@code z = x·Wᵣᵀ + b} (four logits), {@code a = z + Gumbel}, forward gate
+ * {@code g = [a_exec > a_skip]}, backward through {@code y = sigmoid((a_exec − a_skip)/tau)}:
+ * {@code dz_exec = dg·y(1−y)/tau = −dz_skip}. Then {@code h = x + g_att·Attn(norm(x))},
+ * {@code out = h + g_mlp·MLP(norm(h))}.
+ */
+final class GatedLlama {
+    private final LlamaConfig c;
+    private final LlamaWeights w;
+    private final Backend backend;
+    private final Routers routers;
+
+    GatedLlama(LlamaConfig config, LlamaWeights weights, Backend backend, Routers routers) {
+        this.c = config;
+        this.w = weights;
+        this.backend = backend;
+        this.routers = routers;
+    }
+
+    /** Activations of one layer, kept for the backward pass. Shapes for n rows. */
+    private static final class LayerTape {
+        Tensor x; // [n, d] layer input
+        Tensor z; // [n, 4] router logits (before noise)
+        Tensor y; // [n, 2] soft execute probabilities, attention and MLP (straight-through path)
+        Tensor gAtt, gMlp; // [n, 1] hard gates, 0 or 1
+        Tensor xbA; // [n, d] norm_att(x)
+        Tensor q, k, v; // [n, qd], [n, kvd], [n, kvd] after RoPE (k, v form this sequence's whole cache)
+        Tensor att; // [n, qd] attention output before O
+        Tensor o; // [n, d] attention module output f_att(x)
+        Tensor h; // [n, d] x + g_att·o
+        Tensor xbM; // [n, d] norm_mlp(h)
+        Tensor gate, up; // [n, hidden] pre-activation projections
+        Tensor act; // [n, hidden] silu(gate)·up
+        Tensor m; // [n, d] MLP module output f_mlp(h)
+
+        List<Tensor> all() {
+            return List.of(x, z, y, gAtt, gMlp, xbA, q, k, v, att, o, h, xbM, gate, up, act, m);
+        }
+    }
+
+    /** One sequence's forward pass: inputs, targets, every layer's activations, logits and per-token losses. */
+    final class Tape implements AutoCloseable {
+        final int n;
+        final Tensor pos; // [n, 1]
+        final Tensor targets; // [n, 1]
+        final List<LayerTape> layers = new ArrayList<>();
+        Tensor xOut; // [n, d] final residual
+        Tensor logits; // [n, vocab]
+        Tensor losses; // [n, 1]
+        final double tau;
+
+        Tape(int n, double tau) {
+            this.n = n;
+            this.tau = tau;
+            this.pos = Tensor.i32(n, 1);
+            this.targets = Tensor.i32(n, 1);
+        }
+
+        /** Sum of the hard gates over this sequence's tokens, layers and both module kinds. */
+        double gateSum() {
+            double s = 0;
+            for (LayerTape l : layers) {
+                for (int i = 0; i < n; i++) s += l.gAtt.get(i) + l.gMlp.get(i);
+            }
+            return s;
+        }
+
+        double nllSum() {
+            double s = 0;
+            for (int i = 0; i < n; i++) s += losses.get(i);
+            return s;
+        }
+
+        /** Execute rates of layer l over this sequence: {attention, MLP} counts. */
+        long[] keptCounts(int l) {
+            long a = 0, b = 0;
+            for (int i = 0; i < n; i++) {
+                a += (long) layers.get(l).gAtt.get(i);
+                b += (long) layers.get(l).gMlp.get(i);
+            }
+            return new long[] {a, b};
+        }
+
+        @Override
+        public void close() {
+            pos.close();
+            targets.close();
+            for (LayerTape l : layers) l.all().forEach(Tensor::close);
+            if (xOut != null) xOut.close();
+            if (logits != null) logits.close();
+            if (losses != null) losses.close();
+        }
+    }
+
+    /**
+     * Forward pass of one sequence from an empty cache: gates sampled with {@code noise} at temperature
+     * {@code tau}; logits and per-token cross-entropy against {@code targets}.
+     */
+    Tape forward(int[] inputs, int[] targets, Rng noise, double tau) {
+        return forward(inputs, targets, noise, tau, null);
+    }
+
+    /**
+     * The forward pass whose gradient the straight-through estimator is: with {@code hardGatesOf} (a tape of the
+     * same sequence and noise), each gate is {@code g_hard + y − y_hard} — the hard value at the reference point,
+     * moving with the soft probability y around it. Finite differences of this function check {@link #backward}.
+     */
+    Tape forward(int[] inputs, int[] targets, Rng noise, double tau, Tape hardGatesOf) {
+        int n = inputs.length;
+        if (targets.length != n) throw new IllegalArgumentException("inputs and targets differ in length");
+        int d = c.dim(), qd = c.nHeads() * c.headDim(), kvd = c.kvDim(), hid = c.hiddenDim();
+        Tape t = new Tape(n, tau);
+        try (Tensor ids = Tensor.ofInts(inputs, n, 1)) {
+            for (int i = 0; i < n; i++) {
+                t.pos.setInt(i, i);
+                t.targets.setInt(i, targets[i]);
+            }
+            Tensor x = Tensor.f32(n, d);
+            backend.embedding(x, w.tokenEmbedding(), ids);
+            for (int l = 0; l < c.nLayers(); l++) {
+                LlamaWeights.Layer lw = w.layers().get(l);
+                LayerTape lt = new LayerTape();
+                t.layers.add(lt);
+                lt.x = x;
+                lt.z = Tensor.f32(n, 4);
+                lt.y = Tensor.f32(n, 2);
+                lt.gAtt = Tensor.f32(n, 1);
+                lt.gMlp = Tensor.f32(n, 1);
+                sampleGates(l, lt, noise, tau, hardGatesOf == null ? null : hardGatesOf.layers.get(l));
+                // Attention, computed for every row, then gated.
+                lt.xbA = Tensor.f32(n, d);
+                backend.rmsnorm(lt.xbA, x, lw.attnNorm(), c.normEps());
+                lt.q = Tensor.f32(n, qd);
+                lt.k = Tensor.f32(n, kvd);
+                lt.v = Tensor.f32(n, kvd);
+                backend.matmul(lt.q, lt.xbA, lw.wq());
+                backend.matmul(lt.k, lt.xbA, lw.wk());
+                backend.matmul(lt.v, lt.xbA, lw.wv());
+                backend.rope(lt.q, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
+                backend.rope(lt.k, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
+                lt.att = Tensor.f32(n, qd);
+                backend.attention(lt.att, lt.q, lt.k, lt.v, t.pos, c.nHeads(), c.nKvHeads(), c.headDim());
+                lt.o = Tensor.f32(n, d);
+                backend.matmul(lt.o, lt.att, lw.wo());
+                lt.h = gatedResidual(x, lt.o, lt.gAtt);
+                // MLP, likewise.
+                lt.xbM = Tensor.f32(n, d);
+                backend.rmsnorm(lt.xbM, lt.h, lw.ffnNorm(), c.normEps());
+                lt.gate = Tensor.f32(n, hid);
+                lt.up = Tensor.f32(n, hid);
+                backend.matmul(lt.gate, lt.xbM, lw.wGate());
+                backend.matmul(lt.up, lt.xbM, lw.wUp());
+                lt.act = Tensor.f32(n, hid);
+                backend.swiglu(lt.act, lt.gate, lt.up);
+                lt.m = Tensor.f32(n, d);
+                backend.matmul(lt.m, lt.act, lw.wDown());
+                x = gatedResidual(lt.h, lt.m, lt.gMlp);
+            }
+            t.xOut = x;
+            try (Tensor xf = Tensor.f32(n, d)) {
+                backend.rmsnorm(xf, x, w.outputNorm(), c.normEps());
+                t.logits = Tensor.f32(n, c.vocabSize());
+                backend.matmul(t.logits, xf, w.output());
+            }
+            t.losses = Tensor.f32(n, 1);
+            backend.crossEntropy(t.losses, t.logits, t.targets);
+            return t;
+        } catch (RuntimeException e) {
+            t.close();
+            throw e;
+        }
+    }
+
+    // z = x·Wᵣᵀ + b; hard Gumbel sample per module; y keeps sigmoid((a_exec − a_skip)/tau) for the backward.
+    private void sampleGates(int l, LayerTape lt, Rng noise, double tau, LayerTape hard) {
+        int n = lt.x.rows();
+        backend.matmul(lt.z, lt.x, routers.layerWeight(l));
+        for (int i = 0; i < n; i++) {
+            for (int mod = 0; mod < 2; mod++) {
+                int exec = 2 * mod, skip = 2 * mod + 1;
+                float z0 = lt.z.get(4L * i + exec) + routers.bias(l, exec);
+                float z1 = lt.z.get(4L * i + skip) + routers.bias(l, skip);
+                lt.z.set(4L * i + exec, z0);
+                lt.z.set(4L * i + skip, z1);
+                double a = (z0 + noise.gumbel()) - (z1 + noise.gumbel());
+                double y = 1.0 / (1.0 + Math.exp(-a / tau));
+                lt.y.set(2L * i + mod, (float) y);
+                double g = a > 0 ? 1 : 0;
+                if (hard != null) g = (mod == 0 ? hard.gAtt : hard.gMlp).get(i) + y - hard.y.get(2L * i + mod);
+                (mod == 0 ? lt.gAtt : lt.gMlp).set(i, (float) g);
+            }
+        }
+    }
+
+    // out = x + g·f, a new tensor (x stays on the tape).
+    private Tensor gatedResidual(Tensor x, Tensor f, Tensor g) {
+        Tensor out = Tensor.f32(x.rows(), x.cols());
+        try (Tensor gf = Tensor.f32(f.rows(), f.cols())) {
+            gf.copyFrom(f);
+            backend.scaleRows(gf, g);
+            out.copyFrom(x);
+            backend.add(out, gf);
+        }
+        return out;
+    }
+
+    /**
+     * Backward pass of one sequence. Cross-entropy enters with weight {@code ceScale} per token (1/N for the mean
+     * over the batch's N predicted tokens); every hard gate additionally receives {@code gateGrad} (the sparsity
+     * penalty's straight-through gradient, the same for every gate). Router gradients are added into
+     * {@code dWeight} [layers·4, d] and {@code dBias} [layers·4, 1].
+     */
+    void backward(Tape t, float ceScale, float gateGrad, Tensor dWeight, Tensor dBias) {
+        int n = t.n, d = c.dim(), qd = c.nHeads() * c.headDim(), kvd = c.kvDim(), hid = c.hiddenDim();
+        try (Tensor dLogits = Tensor.f32(n, c.vocabSize()); Tensor dxf = Tensor.f32(n, d);
+                Tensor dx = Tensor.f32(n, d); Tensor dh = Tensor.f32(n, d); Tensor tmp = Tensor.f32(n, d);
+                Tensor dq = Tensor.f32(n, qd); Tensor dk = Tensor.f32(n, kvd); Tensor dv = Tensor.f32(n, kvd);
+                Tensor dAtt = Tensor.f32(n, qd); Tensor dAct = Tensor.f32(n, hid); Tensor dGate = Tensor.f32(n, hid);
+                Tensor dUp = Tensor.f32(n, hid); Tensor dgAtt = Tensor.f32(n, 1); Tensor dgMlp = Tensor.f32(n, 1);
+                Tensor dz = Tensor.f32(n, 4)) {
+            // Head: logits = norm(x_L)·Eᵀ.
+            backend.crossEntropyBackward(dLogits, t.logits, t.targets, null, ceScale);
+            try (Tensor xf = Tensor.f32(n, d)) {
+                backend.rmsnorm(xf, t.xOut, w.outputNorm(), c.normEps());
+                backend.matmulBackward(dxf, null, dLogits, xf, w.output(), false);
+            }
+            backend.rmsnormBackward(dx, null, dxf, t.xOut, w.outputNorm(), c.normEps());
+            for (int l = c.nLayers() - 1; l >= 0; l--) {
+                LlamaWeights.Layer lw = w.layers().get(l);
+                LayerTape lt = t.layers.get(l);
+                // MLP: out = h + g_mlp·m. dx holds dL/dout.
+                backend.rowDot(dgMlp, dx, lt.m);
+                tmp.copyFrom(dx);
+                backend.scaleRows(tmp, lt.gMlp);
+                backend.matmulBackward(dAct, null, tmp, lt.act, lw.wDown(), false);
+                backend.swigluBackward(dGate, dUp, dAct, lt.gate, lt.up);
+                try (Tensor dxbM = Tensor.f32(n, d)) {
+                    backend.matmulBackward(dxbM, null, dGate, lt.xbM, lw.wGate(), false);
+                    backend.matmulBackward(dxbM, null, dUp, lt.xbM, lw.wUp(), true);
+                    backend.rmsnormBackward(dh, null, dxbM, lt.h, lw.ffnNorm(), c.normEps());
+                }
+                backend.add(dh, dx);
+                // Attention: h = x + g_att·o. dh holds dL/dh.
+                backend.rowDot(dgAtt, dh, lt.o);
+                tmp.copyFrom(dh);
+                backend.scaleRows(tmp, lt.gAtt);
+                backend.matmulBackward(dAtt, null, tmp, lt.att, lw.wo(), false);
+                dk.fill(0f);
+                dv.fill(0f);
+                backend.attentionBackward(dq, dk, dv, dAtt, lt.q, lt.k, lt.v, t.pos, c.nHeads(), c.nKvHeads(), c.headDim());
+                backend.ropeBackward(dq, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
+                backend.ropeBackward(dk, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
+                try (Tensor dxbA = Tensor.f32(n, d)) {
+                    backend.matmulBackward(dxbA, null, dq, lt.xbA, lw.wq(), false);
+                    backend.matmulBackward(dxbA, null, dk, lt.xbA, lw.wk(), true);
+                    backend.matmulBackward(dxbA, null, dv, lt.xbA, lw.wv(), true);
+                    backend.rmsnormBackward(dx, null, dxbA, lt.x, lw.attnNorm(), c.normEps());
+                }
+                backend.add(dx, dh);
+                // Routers: straight-through from the hard gates into z, then into Wᵣ, b and x.
+                for (int i = 0; i < n; i++) {
+                    for (int mod = 0; mod < 2; mod++) {
+                        double dg = (mod == 0 ? dgAtt : dgMlp).get(i) + gateGrad;
+                        double y = lt.y.get(2L * i + mod);
+                        float g = (float) (dg * y * (1 - y) / t.tau);
+                        dz.set(4L * i + 2 * mod, g);
+                        dz.set(4L * i + 2 * mod + 1, -g);
+                    }
+                }
+                backend.matmulBackward(dx, dWeight.rows(4 * l, 4), dz, lt.x, routers.layerWeight(l), true);
+                for (int i = 0; i < n; i++) {
+                    for (int ch = 0; ch < 4; ch++) dBias.set(4L * l + ch, dBias.get(4L * l + ch) + dz.get(4L * i + ch));
+                }
+            }
+        }
+    }
+}
