@@ -126,4 +126,49 @@ class CliTest {
         assertEquals("tg4", o.getAsJsonArray("results").get(1).getAsJsonObject().get("test").getAsString());
         assertTrue(o.getAsJsonArray("results").get(1).getAsJsonObject().get("tokens_per_s").getAsDouble() > 0);
     }
+
+    @Test
+    void evalWithStaticSkipReportsRoutingFigures() {
+        Path model = SharedData.require("models/stories260K/stories260K.gguf");
+        Path text = SharedData.require("text/tinystories_valid_head.txt");
+        Run r = run("eval", "--model", model.toString(), "--ppl", text.toString(), "--ctx", "512", "--json",
+                "--device", "cpu", "--skip", "attn:2,mlp:4");
+        assertEquals(0, r.code(), r.err());
+        JsonObject o = JsonParser.parseString(r.out()).getAsJsonObject();
+        assertEquals(0.2, o.get("module_sparsity").getAsDouble(), 1e-12);
+        assertEquals(0.0, o.getAsJsonArray("attn_keep").get(2).getAsDouble());
+        assertEquals(1.0, o.getAsJsonArray("attn_keep").get(1).getAsDouble());
+        assertEquals(0.0, o.getAsJsonArray("mlp_keep").get(4).getAsDouble());
+        assertTrue(o.get("flop_saving").getAsDouble() > 0.1 && o.get("flop_saving").getAsDouble() < 0.2);
+        assertTrue(o.get("ppl").getAsDouble() > 3.4071, "skipping modules should cost quality");
+    }
+
+    @Test
+    void trainRoutersThenEvalAndGenerateWithThem(@TempDir Path dir) {
+        Path model = SharedData.require("models/stories260K/stories260K.gguf");
+        Path text = SharedData.require("text/tinystories_valid_head.txt");
+        Path out = dir.resolve("run");
+        Run t = run("train-routers", "--model", model.toString(), "--data", text.toString(), "--sparsity", "0.25",
+                "--steps", "3", "--batch", "2", "--seq-len", "64", "--eval-every", "0", "--out", out.toString(),
+                "--device", "cpu");
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.err().contains("step 3/3") && t.err().contains("tau 1.00"), t.err());
+        assertEquals(3, t.err().lines().filter(l -> l.startsWith("step ")).count(), t.err());
+        assertTrue(Files.exists(out.resolve("train.jsonl")));
+        Path routers = out.resolve("routers.safetensors");
+        Run e = run("eval", "--model", model.toString(), "--ppl", text.toString(), "--json", "--device", "cpu",
+                "--routers", routers.toString());
+        assertEquals(0, e.code(), e.err());
+        JsonObject o = JsonParser.parseString(e.out()).getAsJsonObject();
+        assertEquals(5, o.getAsJsonArray("attn_keep").size());
+        assertTrue(o.has("param_sparsity") && o.has("flop_saving") && o.has("module_sparsity"));
+        Run g = run("generate", "--model", model.toString(), "--max-tokens", "8", "--device", "cpu",
+                "--routers", routers.toString(), "--routing", "sample", "--seed", "1");
+        assertEquals(0, g.code(), g.err());
+        assertTrue(g.err().contains("[routing] module sparsity"), g.err());
+        Run bad = run("eval", "--model", model.toString(), "--ppl", text.toString(), "--device", "cpu",
+                "--routers", routers.toString(), "--skip", "attn:1");
+        assertNotEquals(0, bad.code());
+        assertTrue(bad.err().contains("either --routers or --skip"), bad.err());
+    }
 }
