@@ -79,13 +79,18 @@ final class TrainRoutersCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "50", paramLabel = "N", description = "Checkpoint every N steps (default: ${DEFAULT-VALUE}; always at the end).")
     int checkpointEvery;
 
+    @Option(names = "--calibrate", description = {"After training, shift the execute threshold so that deterministic "
+            + "routing realises the target sparsity on training sequences (it otherwise rounds the sampled "
+            + "probabilities and usually skips less)."})
+    boolean calibrate;
+
     @Option(names = "--resume", description = "Continue from the latest checkpoint in DIR (same settings), to the same result as an uninterrupted run.")
     boolean resume;
 
     @Override
     public Integer call() throws Exception {
         RouterTrainer.Options o = new RouterTrainer.Options(sparsity, steps, batch, accum, lr, schedule, warmup, alpha,
-                weightDecay, clip, seed, evalEvery, checkpointEvery);
+                weightDecay, clip, seed, evalEvery, checkpointEvery, calibrate);
         try (LoadedModel m = options.load(); Backend backend = options.backend()) {
             TokenDataset.Options dataOptions = new TokenDataset.Options(
                     pack ? TokenDataset.Mode.PACKED : TokenDataset.Mode.DOCUMENTS, seqLen, holdout, seed);

@@ -31,7 +31,7 @@ public final class RouterTrainer {
     /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
     public record Options(double sparsity, int steps, int batch, int accum, double lr, String schedule, int warmup,
                           double alpha, double weightDecay, double clip, long seed, int evalEvery,
-                          int checkpointEvery) {
+                          int checkpointEvery, boolean calibrate) {
         public Options {
             require(sparsity >= 0 && sparsity < 1, "--sparsity must be in [0, 1), got " + sparsity);
             require(steps > 0, "--steps must be positive");
@@ -82,6 +82,8 @@ public final class RouterTrainer {
         this.out = out;
         this.progress = progress;
     }
+
+    static final int CALIBRATION_SEQUENCES = 64;
 
     public static Path routersFile(Path out) {
         return out.resolve("routers.safetensors");
@@ -170,6 +172,13 @@ public final class RouterTrainer {
                     if (step + 1 == stopAfter && !last) return null;
                 }
             }
+            if (options.calibrate()) {
+                Eval before = evaluate(routers);
+                double delta = calibrate(routers, CALIBRATION_SEQUENCES);
+                progress.printf("calibrated the execute threshold by %.4f on %d training sequences: held-out sparsity "
+                        + "%.4f -> %.4f%n", delta, CALIBRATION_SEQUENCES, before.moduleSparsity(),
+                        evaluate(routers).moduleSparsity());
+            }
             RouterFile.write(routersFile(out), routers);
             progress.printf("wrote %s%n", routersFile(out));
             return evaluate(routers);
@@ -208,9 +217,42 @@ public final class RouterTrainer {
         }
     }
 
+    /**
+     * Threshold calibration: with deterministic routing a module runs iff z_exec > z_skip, which rounds the
+     * probabilities training sampled from, so the realised sparsity usually falls short of the target. This finds
+     * one shift delta, subtracted from every execute bias (execute iff z_exec − delta > z_skip), that brings the
+     * deterministic sparsity on the first {@code sequences} training sequences to the target (bisection; the
+     * sparsity grows with delta). Held-out data is not looked at. Returns delta.
+     */
+    public double calibrate(Routers routers, int sequences) {
+        TokenDataset.Batch calib = data.trainHead(sequences);
+        double lo = -30, hi = 30;
+        float[] base = routers.bias().toFloatArray();
+        for (int it = 0; it < 30; it++) {
+            double mid = (lo + hi) / 2;
+            shiftExecute(routers, base, mid);
+            if (evaluateOn(routers, calib).moduleSparsity() < options.sparsity()) lo = mid;
+            else hi = mid;
+        }
+        double delta = (lo + hi) / 2;
+        shiftExecute(routers, base, delta);
+        return delta;
+    }
+
+    private void shiftExecute(Routers routers, float[] base, double delta) {
+        for (int l = 0; l < config.nLayers(); l++) {
+            for (int ch : new int[] {Routers.ATTN_EXECUTE, Routers.MLP_EXECUTE}) {
+                routers.bias().set(4L * l + ch, (float) (base[4 * l + ch] - delta));
+            }
+        }
+    }
+
     /** Held-out perplexity and realised sparsity with deterministic routing, the way inference runs. */
     public Eval evaluate(Routers routers) {
-        TokenDataset.Batch held = data.heldOut();
+        return evaluateOn(routers, data.heldOut());
+    }
+
+    Eval evaluateOn(Routers routers, TokenDataset.Batch held) {
         RoutingStats stats = new RoutingStats(config);
         try (LlamaModel model = new LlamaModel(config, weights, backend);
                 RouterGate gate = new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
