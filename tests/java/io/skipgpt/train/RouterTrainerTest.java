@@ -12,6 +12,7 @@ import io.skipgpt.routing.RouterFile;
 import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
+import io.skipgpt.testing.CharTokenizer;
 import io.skipgpt.tokenizer.Tokenizer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -26,32 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 class RouterTrainerTest {
     static final LlamaConfig CONFIG = new LlamaConfig(24, 40, 3, 4, 2, 128, 64, 10000f, 1e-5f, true);
 
-    /** One token per character (ASCII), BOS 1. */
-    static final Tokenizer CHARS = new Tokenizer() {
-        public int[] encode(String text) {
-            return text.chars().map(ch -> 3 + (ch % 125)).toArray();
-        }
-
-        public String decode(int[] ids) {
-            return "";
-        }
-
-        public int bos() {
-            return 1;
-        }
-
-        public int eos() {
-            return 2;
-        }
-
-        public int vocabSize() {
-            return 128;
-        }
-
-        public String describe() {
-            return "characters";
-        }
-    };
+    static final Tokenizer CHARS = new CharTokenizer(128);
 
     static TokenDataset data(Path dir) throws IOException {
         Path f = dir.resolve("train.txt");
