@@ -81,7 +81,8 @@ final class TrainRoutersCommand implements Callable<Integer> {
 
     @Option(names = "--calibrate", description = {"After training, shift the execute threshold so that deterministic "
             + "routing realises the target sparsity on training sequences (it otherwise rounds the sampled "
-            + "probabilities and usually skips less)."})
+            + "probabilities and usually skips less). The routers as trained are kept in "
+            + "DIR/routers-uncalibrated.safetensors."})
     boolean calibrate;
 
     @Option(names = "--resume", description = "Continue from the latest checkpoint in DIR (same settings), to the same result as an uninterrupted run.")

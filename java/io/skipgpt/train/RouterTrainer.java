@@ -89,6 +89,11 @@ public final class RouterTrainer {
         return out.resolve("routers.safetensors");
     }
 
+    /** With calibration, the routers as trained, before the threshold shift. */
+    public static Path rawRoutersFile(Path out) {
+        return out.resolve("routers-uncalibrated.safetensors");
+    }
+
     static Path checkpoints(Path out) {
         return out.resolve("checkpoints");
     }
@@ -173,6 +178,7 @@ public final class RouterTrainer {
                 }
             }
             if (options.calibrate()) {
+                RouterFile.write(rawRoutersFile(out), routers);
                 Eval before = evaluate(routers);
                 double delta = calibrate(routers, CALIBRATION_SEQUENCES);
                 progress.printf("calibrated the execute threshold by %.4f on %d training sequences: held-out sparsity "
