@@ -146,10 +146,6 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    public Precision precision() {
-        return precision;
-    }
-
     @Override
     public String name() {
         return precision == Precision.FP32 ? "cuda" : "cuda-tf32";
