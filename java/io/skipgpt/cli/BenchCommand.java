@@ -12,7 +12,6 @@ import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.model.ModelShapes;
 import io.skipgpt.model.RandomWeights;
 import io.skipgpt.tensor.Backend;
-import io.skipgpt.tensor.Backends;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -82,7 +81,7 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--pp and --tg must fit the context of " + config.contextLength());
         }
         // Closing the weights frees a loaded model too: LoadedModel owns nothing else native.
-        try (weights; Backend backend = Backends.open(device, System.err);
+        try (weights; Backend backend = ModelOptions.openForModel(device);
                 LlamaModel model = new LlamaModel(config, weights, backend)) {
             Bench bench = new Bench(model, 42);
             List<Bench.Figures> figures = List.of(bench.prefill(pp, warmup, reps), bench.decode(tg, warmup, reps));
