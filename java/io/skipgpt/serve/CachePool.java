@@ -13,10 +13,8 @@ import java.util.List;
 final class CachePool implements AutoCloseable {
     private final List<KvCache> all = new ArrayList<>();
     private final ArrayDeque<KvCache> free = new ArrayDeque<>();
-    private final int capacity;
 
     CachePool(LlamaModel model, int caches, int capacity) {
-        this.capacity = capacity;
         try {
             for (int i = 0; i < caches; i++) all.add(model.newCache(capacity));
         } catch (RuntimeException | OutOfMemoryError e) {
@@ -24,15 +22,6 @@ final class CachePool implements AutoCloseable {
             throw e;
         }
         free.addAll(all);
-    }
-
-    /** Bytes of K and V the pool holds. */
-    static long bytes(io.skipgpt.model.LlamaConfig config, int caches, int capacity) {
-        return 2L * 4 * config.nLayers() * config.kvDim() * capacity * caches;
-    }
-
-    int capacity() {
-        return capacity;
     }
 
     int size() {

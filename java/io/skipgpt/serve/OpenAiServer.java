@@ -228,6 +228,8 @@ public final class OpenAiServer implements AutoCloseable {
             throw new ApiError(400, "invalid_request_error", e.getMessage(), null, "context_length_exceeded");
         } catch (RejectedExecutionException e) {
             throw new ApiError(429, "server_busy", e.getMessage(), null, "queue_full");
+        } catch (IllegalStateException e) {
+            throw new ApiError(503, "server_error", e.getMessage(), null, "shutting_down");
         }
         String id = (chat ? "chatcmpl-" : "cmpl-") + Long.toHexString(ThreadLocalRandom.current().nextLong());
         long now = Instant.now().getEpochSecond();

@@ -68,8 +68,8 @@ public final class Scheduler implements AutoCloseable {
 
     /**
      * Queues a request. Throws {@link IllegalArgumentException} for a request that could never run (longer than
-     * a cache or than {@code maxTokensTotal}), {@link RejectedExecutionException} when the queue is full or the
-     * scheduler is closed.
+     * a cache or than {@code maxTokensTotal}), {@link RejectedExecutionException} when the queue is full and
+     * {@link IllegalStateException} when the scheduler has stopped.
      */
     Sequence submit(GenerationRequest request) {
         if (request.reservation() > settings.longestRequest()) {
@@ -78,7 +78,7 @@ public final class Scheduler implements AutoCloseable {
         }
         Sequence s = new Sequence(request, tokenizer);
         synchronized (lock) {
-            if (closed) throw new RejectedExecutionException("the server is shutting down");
+            if (closed) throw new IllegalStateException("the server is shutting down");
             if (queue.size() >= settings.maxQueue()) {
                 throw new RejectedExecutionException("the server is busy: " + queue.size()
                         + " requests are queued (--max-queue " + settings.maxQueue() + "); retry later");
@@ -90,6 +90,14 @@ public final class Scheduler implements AutoCloseable {
     }
 
     private void loop() {
+        try {
+            serve();
+        } finally {
+            shutDown(); // also after an Error: nobody may wait forever for a dead scheduler
+        }
+    }
+
+    private void serve() {
         while (true) {
             synchronized (lock) {
                 while (running.isEmpty() && queue.isEmpty() && !closed) {
@@ -122,7 +130,6 @@ public final class Scheduler implements AutoCloseable {
             }
             publish();
         }
-        shutDown();
     }
 
     // Moves queued requests into the batch while they fit; the head waits (no overtaking) when it does not.
@@ -213,6 +220,7 @@ public final class Scheduler implements AutoCloseable {
     private void shutDown() {
         List<Sequence> waiting;
         synchronized (lock) {
+            closed = true;
             waiting = new ArrayList<>(queue);
             queue.clear();
         }

@@ -41,15 +41,20 @@ final class TestServer implements AutoCloseable {
 
     /** @param routerSeed seed of random routers (deterministic routing), or null for a dense model */
     TestServer(ServeSettings settings, Long routerSeed) throws IOException {
+        this(CONFIG, weights(), TOKENIZER, settings, routerSeed);
+    }
+
+    TestServer(LlamaConfig config, LlamaWeights weights, Tokenizer tokenizer, ServeSettings settings, Long routerSeed)
+            throws IOException {
         backend = new CpuBackend();
-        model = new LlamaModel(CONFIG, weights(), backend);
+        model = new LlamaModel(config, weights, backend);
         Routing routing = Routing.DENSE;
-        routers = routerSeed == null ? null : Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), routerSeed);
+        routers = routerSeed == null ? null : Routers.initialise(config.nLayers(), config.dim(), routerSeed);
         if (routers != null) {
             routing = Routing.routed(new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0),
-                    new RoutingStats(CONFIG));
+                    new RoutingStats(config));
         }
-        server = new OpenAiServer(new Scheduler(model, TOKENIZER, routing, settings), TOKENIZER,
+        server = new OpenAiServer(new Scheduler(model, tokenizer, routing, settings), tokenizer,
                 routers == null ? "dense" : "random routers", new InetSocketAddress("127.0.0.1", 0));
         url = URI.create("http://127.0.0.1:" + server.address().getPort());
     }
@@ -62,10 +67,6 @@ final class TestServer implements AutoCloseable {
     static synchronized LlamaWeights weights() {
         if (weights == null) weights = RandomWeights.create(CONFIG, 77);
         return weights;
-    }
-
-    LlamaModel model() {
-        return model;
     }
 
     HttpResponse<String> post(String path, String body, String... headers) throws IOException, InterruptedException {
