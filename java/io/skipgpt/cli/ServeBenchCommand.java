@@ -4,6 +4,8 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.skipgpt.serve.LoadGenerator;
+import java.io.IOException;
+import java.net.ConnectException;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.List;
@@ -49,20 +51,30 @@ final class ServeBenchCommand implements Callable<Integer> {
     @Option(names = "--no-stream", description = "Ask for whole answers instead of server-sent events.")
     boolean noStream;
 
+    @Option(names = "--warmup", defaultValue = "32", paramLabel = "N",
+            description = "Untimed requests (4 clients) before the first level, so the server's JIT is warm "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int warmup;
+
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
-        if (rounds < 1 || maxTokens < 1 || concurrency.stream().anyMatch(c -> c < 1)) {
-            throw new IllegalArgumentException("--rounds, --max-tokens and --concurrency must be >= 1");
+        if (rounds < 1 || maxTokens < 1 || warmup < 0 || concurrency.stream().anyMatch(c -> c < 1)) {
+            throw new IllegalArgumentException("--rounds, --max-tokens and --concurrency must be >= 1, --warmup >= 0");
         }
         LoadGenerator load = new LoadGenerator(url, apiKey);
-        JsonObject model = load.get("/v1/models").getAsJsonArray("data").get(0).getAsJsonObject();
+        JsonObject model;
+        try {
+            model = load.get("/v1/models").getAsJsonArray("data").get(0).getAsJsonObject();
+        } catch (ConnectException e) {
+            throw new IOException("cannot reach " + url + ": connection refused (is the server running?)", e);
+        }
         String name = model.get("id").getAsString();
         String routing = model.has("routing") ? model.get("routing").getAsString() : "?";
-        System.err.printf("warming up %s ...%n", name);
-        check(load.run("/v1/completions", bodies(name, 4), 4));
+        System.err.printf("warming up %s with %d requests...%n", name, warmup);
+        check(load.run("/v1/completions", bodies(name, warmup), 4));
         List<Row> rows = new ArrayList<>();
         for (int c : concurrency) {
             JsonObject before = load.get("/health");

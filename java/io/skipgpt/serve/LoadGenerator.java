@@ -3,16 +3,17 @@ package io.skipgpt.serve;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
 import java.io.BufferedReader;
+import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
 import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -22,6 +23,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A small load generator for an OpenAI-compatible server: a number of clients, each sending its next request
  * as soon as its last one is answered, until every request is done. Streaming requests are read event by event
  * (time to first token, text, usage); others as one JSON answer. Used by {@code serve-bench} and by tests.
+ * It speaks plain HTTP/1.1 over sockets (Content-Length and chunked bodies, keep-alive).
  */
 public final class LoadGenerator {
     /** One request's result; {@code error} is null when it succeeded. */
@@ -42,21 +44,24 @@ public final class LoadGenerator {
                           double tokensPerSecond, double requestsPerSecond, double latencyP50, double latencyP90,
                           double latencyP99, double firstTextP50, double firstTextP99) {}
 
-    private final URI base;
+    private final String host;
+    private final int port;
     private final String apiKey;
-    private final HttpClient client;
 
     /** @param base the server, e.g. http://127.0.0.1:8080 ; @param apiKey a bearer token or null */
     public LoadGenerator(URI base, String apiKey) {
-        this.base = base;
+        if (!"http".equals(base.getScheme()) || base.getHost() == null) {
+            throw new IllegalArgumentException("the server URL must be http://HOST:PORT, got " + base);
+        }
+        this.host = base.getHost();
+        this.port = base.getPort() < 0 ? 80 : base.getPort();
         this.apiKey = apiKey;
-        this.client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(Duration.ofSeconds(10)).build();
     }
 
     /**
-     * Sends every body to {@code path} (e.g. /v1/completions) from {@code clients} concurrent clients and returns
-     * the outcomes in the order of the bodies. A body with {@code "stream": true} is read as server-sent events.
+     * Sends every body to {@code path} (e.g. /v1/completions) from {@code clients} concurrent clients, each on
+     * its own kept-alive connection, and returns the outcomes in the order of the bodies. A body with
+     * {@code "stream": true} is read as server-sent events.
      */
     public List<Outcome> run(String path, List<JsonObject> bodies, int clients) throws InterruptedException {
         if (clients < 1) throw new IllegalArgumentException("clients must be >= 1");
@@ -65,8 +70,10 @@ public final class LoadGenerator {
         List<Thread> threads = new ArrayList<>();
         for (int c = 0; c < clients; c++) {
             Thread t = new Thread(() -> {
-                for (int i = next.getAndIncrement(); i < bodies.size(); i = next.getAndIncrement()) {
-                    outcomes[i] = send(path, bodies.get(i));
+                try (Connection connection = new Connection()) {
+                    for (int i = next.getAndIncrement(); i < bodies.size(); i = next.getAndIncrement()) {
+                        outcomes[i] = connection.post(path, bodies.get(i));
+                    }
                 }
             }, "load-client-" + c);
             t.setDaemon(true);
@@ -83,38 +90,199 @@ public final class LoadGenerator {
     }
 
     /** GETs a JSON document (e.g. /health); an {@link IOException} for any status but 200. */
-    public JsonObject get(String path) throws IOException, InterruptedException {
-        HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(path)).GET();
-        if (apiKey != null) request.header("Authorization", "Bearer " + apiKey);
-        HttpResponse<String> response = client.send(request.build(), HttpResponse.BodyHandlers.ofString());
-        if (response.statusCode() != 200) {
-            throw new IOException("GET " + path + ": HTTP " + response.statusCode() + " " + response.body());
+    public JsonObject get(String path) throws IOException {
+        try (Connection c = new Connection()) {
+            Response r = c.exchange("GET", path, null);
+            String text = new String(r.body().readAllBytes(), StandardCharsets.UTF_8);
+            if (r.status() != 200) throw new IOException("GET " + path + ": HTTP " + r.status() + " " + text);
+            return JsonParser.parseString(text).getAsJsonObject();
         }
-        return JsonParser.parseString(response.body()).getAsJsonObject();
     }
 
-    /** One request, synchronously. */
+    /** One request on a connection of its own. */
     public Outcome send(String path, JsonObject body) {
-        boolean stream = body.has("stream") && body.get("stream").getAsBoolean();
-        HttpRequest.Builder request = HttpRequest.newBuilder(base.resolve(path))
-                .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body.toString()));
-        if (apiKey != null) request.header("Authorization", "Bearer " + apiKey);
-        long start = System.nanoTime();
-        try {
-            HttpResponse<InputStream> response = client.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
-            try (InputStream in = response.body()) {
-                if (response.statusCode() != 200) {
-                    String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-                    return failed(response.statusCode(), start, text);
+        try (Connection c = new Connection()) {
+            return c.post(path, body);
+        }
+    }
+
+    private record Response(int status, InputStream body) {}
+
+    /**
+     * A plain HTTP/1.1 connection, opened on first use and kept alive between requests: cheap enough that the
+     * load generator takes little CPU from a server on the same machine.
+     */
+    private final class Connection implements AutoCloseable {
+        private Socket socket;
+        private InputStream in;
+        private OutputStream out;
+        private boolean closeAfter;
+
+        Outcome post(String path, JsonObject body) {
+            boolean stream = body.has("stream") && body.get("stream").getAsBoolean();
+            long start = System.nanoTime();
+            try {
+                Response r = exchange("POST", path, body.toString().getBytes(StandardCharsets.UTF_8));
+                Outcome o;
+                if (r.status() != 200) {
+                    o = failed(r.status(), start, new String(r.body().readAllBytes(), StandardCharsets.UTF_8));
+                } else {
+                    o = stream ? readEvents(r.body(), start) : readAnswer(r.body(), start);
                 }
-                return stream ? readEvents(in, start) : readAnswer(in, start);
+                r.body().transferTo(OutputStream.nullOutputStream()); // the rest, so the connection can be reused
+                if (closeAfter) close();
+                return o;
+            } catch (IOException | RuntimeException e) {
+                close();
+                return failed(-1, start, e.toString());
             }
-        } catch (IOException | RuntimeException e) {
-            return failed(-1, start, e.toString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return failed(-1, start, "interrupted");
+        }
+
+        // Sends a request and reads the response head. A kept-alive connection the server closed meanwhile
+        // fails before any byte comes back: then once more on a new connection.
+        Response exchange(String method, String path, byte[] body) throws IOException {
+            boolean reused = socket != null;
+            try {
+                return attempt(method, path, body);
+            } catch (EOFException e) {
+                if (!reused) throw e;
+                close();
+                return attempt(method, path, body);
+            }
+        }
+
+        private Response attempt(String method, String path, byte[] body) throws IOException {
+            if (socket == null) {
+                socket = new Socket(host, port);
+                socket.setTcpNoDelay(true);
+                in = new BufferedInputStream(socket.getInputStream());
+                out = new BufferedOutputStream(socket.getOutputStream());
+            }
+            StringBuilder head = new StringBuilder(method).append(' ').append(path).append(" HTTP/1.1\r\nHost: ")
+                    .append(host).append(':').append(port).append("\r\n");
+            if (apiKey != null) head.append("Authorization: Bearer ").append(apiKey).append("\r\n");
+            if (body != null) {
+                head.append("Content-Type: application/json\r\nContent-Length: ").append(body.length).append("\r\n");
+            }
+            out.write(head.append("\r\n").toString().getBytes(StandardCharsets.UTF_8));
+            if (body != null) out.write(body);
+            out.flush();
+            String status = line(in);
+            if (status == null) throw new EOFException("the server closed the connection");
+            String[] parts = status.split(" ", 3);
+            if (parts.length < 2 || !parts[0].startsWith("HTTP/1.")) throw new IOException("not HTTP: " + status);
+            long length = -1;
+            boolean chunked = false;
+            closeAfter = parts[0].equals("HTTP/1.0");
+            for (String h = line(in); h != null && !h.isEmpty(); h = line(in)) {
+                int colon = h.indexOf(':');
+                if (colon < 0) continue;
+                String name = h.substring(0, colon).strip().toLowerCase(), value = h.substring(colon + 1).strip();
+                if (name.equals("content-length")) length = Long.parseLong(value);
+                if (name.equals("transfer-encoding") && value.equalsIgnoreCase("chunked")) chunked = true;
+                if (name.equals("connection") && value.equalsIgnoreCase("close")) closeAfter = true;
+            }
+            if (chunked) return new Response(Integer.parseInt(parts[1]), new ChunkedBody(in));
+            if (length >= 0) return new Response(Integer.parseInt(parts[1]), new BoundedBody(in, length));
+            closeAfter = true;
+            return new Response(Integer.parseInt(parts[1]), in);
+        }
+
+        @Override
+        public void close() {
+            if (socket == null) return;
+            try {
+                socket.close();
+            } catch (IOException ignored) {
+                // closing anyway
+            }
+            socket = null;
+        }
+    }
+
+    // A CRLF-terminated ASCII line, or null at the end of the stream.
+    private static String line(InputStream in) throws IOException {
+        StringBuilder b = new StringBuilder();
+        for (int c = in.read(); ; c = in.read()) {
+            if (c < 0) return b.length() == 0 ? null : b.toString();
+            if (c == '\n') {
+                int n = b.length();
+                return n > 0 && b.charAt(n - 1) == '\r' ? b.substring(0, n - 1) : b.toString();
+            }
+            b.append((char) c);
+        }
+    }
+
+    /** A body of Content-Length bytes. */
+    private static final class BoundedBody extends InputStream {
+        private final InputStream in;
+        private long left;
+
+        BoundedBody(InputStream in, long length) {
+            this.in = in;
+            this.left = length;
+        }
+
+        @Override
+        public int read() throws IOException {
+            if (left == 0) return -1;
+            int c = in.read();
+            if (c < 0) throw new EOFException("the body ended early");
+            left--;
+            return c;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (left == 0) return -1;
+            int n = in.read(b, off, (int) Math.min(len, left));
+            if (n < 0) throw new EOFException("the body ended early");
+            left -= n;
+            return n;
+        }
+    }
+
+    /** A body in chunked transfer encoding: hex size line, data, CRLF, ..., a zero chunk and trailers. */
+    private static final class ChunkedBody extends InputStream {
+        private final InputStream in;
+        private long left; // of the current chunk
+        private boolean done;
+
+        ChunkedBody(InputStream in) {
+            this.in = in;
+        }
+
+        private boolean ready() throws IOException {
+            if (done) return false;
+            if (left > 0) return true;
+            String size = line(in);
+            if (size == null) throw new EOFException("the chunked body ended early");
+            int semicolon = size.indexOf(';');
+            left = Long.parseLong((semicolon < 0 ? size : size.substring(0, semicolon)).strip(), 16);
+            if (left == 0) {
+                for (String trailer = line(in); trailer != null && !trailer.isEmpty(); trailer = line(in)) {
+                    // trailers carry nothing we need
+                }
+                done = true;
+                return false;
+            }
+            return true;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (!ready()) return -1;
+            int n = in.read(b, off, (int) Math.min(len, left));
+            if (n < 0) throw new EOFException("the chunked body ended early");
+            left -= n;
+            if (left == 0 && !"".equals(line(in))) throw new IOException("a chunk does not end with CRLF");
+            return n;
         }
     }
 

@@ -419,32 +419,51 @@ public final class OpenAiServer implements AutoCloseable {
         OutputStream out = ex.getResponseBody();
         String object = job.chat() ? "chat.completion.chunk" : "text_completion";
         if (job.chat()) event(out, envelope(id, object, now, streamChoice(job, message("assistant", ""), null)));
+        List<Event> ready = new ArrayList<>();
         while (true) {
-            Event e = seq.events().poll(KEEP_ALIVE_MILLIS, TimeUnit.MILLISECONDS);
-            if (e == null) {
+            Event first = seq.events().poll(KEEP_ALIVE_MILLIS, TimeUnit.MILLISECONDS);
+            if (first == null) {
                 out.write(": keep-alive\n\n".getBytes(StandardCharsets.UTF_8));
                 out.flush();
-            } else if (e instanceof Event.Text t) {
-                JsonObject delta = new JsonObject();
-                delta.addProperty("content", t.text());
-                event(out, envelope(id, object, now, streamChoice(job, job.chat() ? delta : t.text(), null)));
-            } else if (e instanceof Event.Failed f) {
-                event(out, new ApiError(500, "server_error", f.message(), null, null).json());
-                return;
-            } else {
-                Event.Done d = (Event.Done) e;
-                event(out, envelope(id, object, now, streamChoice(job, job.chat() ? new JsonObject() : "",
-                        d.finishReason())));
-                if (job.includeUsage()) {
-                    JsonObject last = envelope(id, object, now, null);
-                    last.add("usage", usage(d));
-                    event(out, last);
+                continue;
+            }
+            // A connection that fell behind sends the text that piled up as one event, not one per token.
+            ready.clear();
+            ready.add(first);
+            seq.events().drainTo(ready);
+            StringBuilder text = new StringBuilder();
+            for (Event e : ready) {
+                if (e instanceof Event.Text t) {
+                    text.append(t.text());
+                    continue;
                 }
-                out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
-                out.flush();
+                if (text.length() > 0) textEvent(out, job, id, object, now, text.toString());
+                text.setLength(0);
+                if (e instanceof Event.Failed f) {
+                    event(out, new ApiError(500, "server_error", f.message(), null, null).json());
+                } else {
+                    Event.Done d = (Event.Done) e;
+                    event(out, envelope(id, object, now, streamChoice(job, job.chat() ? new JsonObject() : "",
+                            d.finishReason())));
+                    if (job.includeUsage()) {
+                        JsonObject last = envelope(id, object, now, null);
+                        last.add("usage", usage(d));
+                        event(out, last);
+                    }
+                    out.write("data: [DONE]\n\n".getBytes(StandardCharsets.UTF_8));
+                    out.flush();
+                }
                 return;
             }
+            textEvent(out, job, id, object, now, text.toString());
         }
+    }
+
+    private void textEvent(OutputStream out, Job job, String id, String object, long now, String text)
+            throws IOException {
+        JsonObject delta = new JsonObject();
+        delta.addProperty("content", text);
+        event(out, envelope(id, object, now, streamChoice(job, job.chat() ? delta : text, null)));
     }
 
     // A streamed choice: a chat delta object, or a completion's text piece.

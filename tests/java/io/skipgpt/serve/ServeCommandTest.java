@@ -68,7 +68,7 @@ class ServeCommandTest {
             assertEquals(null, client.send("/v1/chat/completions", chat).error());
 
             String bench = captureOut(() -> assertEquals(0, Main.run("serve-bench", "--url", "http://127.0.0.1:" + port,
-                    "--concurrency", "1,3", "--rounds", "1", "--max-tokens", "4", "--json")));
+                    "--concurrency", "1,3", "--rounds", "1", "--max-tokens", "4", "--warmup", "2", "--json")));
             JsonObject b = JsonParser.parseString(bench).getAsJsonObject();
             assertEquals("static skip attn:1", b.get("routing").getAsString());
             JsonArray levels = b.getAsJsonArray("levels");
