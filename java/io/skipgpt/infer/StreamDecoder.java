@@ -8,7 +8,7 @@ import java.util.Arrays;
  * tokens, so each step decodes the whole continuation and releases only text that no longer ends in an
  * incomplete character (U+FFFD). Decoding in context keeps SentencePiece's leading-space rule right.
  */
-final class StreamDecoder {
+public final class StreamDecoder {
     private final Tokenizer tokenizer;
     private final int prefixLength;
     private int[] tokens;
@@ -16,7 +16,7 @@ final class StreamDecoder {
     private final String prefixText;
     private int emitted;
 
-    StreamDecoder(Tokenizer tokenizer, int[] prompt) {
+    public StreamDecoder(Tokenizer tokenizer, int[] prompt) {
         this.tokenizer = tokenizer;
         this.tokens = Arrays.copyOf(prompt, prompt.length + 16);
         this.length = prompt.length;
@@ -25,7 +25,7 @@ final class StreamDecoder {
     }
 
     /** Adds a token and returns the newly complete text (possibly empty). */
-    String append(int token) {
+    public String append(int token) {
         if (length == tokens.length) tokens = Arrays.copyOf(tokens, 2 * length);
         tokens[length++] = token;
         String all = continuation();
@@ -38,7 +38,7 @@ final class StreamDecoder {
     }
 
     /** All text after the prompt. */
-    String text() {
+    public String text() {
         return continuation();
     }
 

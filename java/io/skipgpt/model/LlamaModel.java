@@ -5,6 +5,10 @@ import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.RopeStyle;
 import io.skipgpt.tensor.Tensor;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Set;
 
 /**
  * The LLaMA decoder: token embedding, {@code nLayers} pre-norm blocks (grouped-query attention with RoPE,
@@ -17,6 +21,10 @@ import io.skipgpt.tensor.Tensor;
  * kept rows, runs the sublayer on them only and scatter-adds the result into the residual. A row that skips
  * attention still has its K and V computed and cached (later rows attend to it); only its Q, attention row and
  * O projection are skipped.
+ *
+ * <p>A pass can carry several sequences at once ({@link #forward(List, Tensor, Routing)}): the rows of all
+ * chunks form one matrix, so every norm, projection and routed sublayer is one GEMM across sequences; only
+ * attention runs per chunk, against that chunk's own cache.
  */
 public final class LlamaModel implements AutoCloseable {
     private final LlamaConfig config;
@@ -53,56 +61,111 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * Runs {@code tokens} at positions {@code cache.length() ..} and appends them to the cache.
+     * Runs {@code tokens} at positions {@code cache.length() ..} and appends them to the cache: the one-chunk
+     * case of {@link #forward(List, Tensor, Routing)}.
      *
      * @param logits [logitRows, vocab], filled with the logits of the last {@code logitRows} tokens
      *     (1 for generation, all n for scoring); may be null when no logits are needed
      * @param routing which modules run for which rows, and where to count the decisions
      */
     public void forward(int[] tokens, KvCache cache, Tensor logits, Routing routing) {
-        int n = tokens.length;
-        int start = cache.length();
-        if (n == 0) throw new IllegalArgumentException("forward: no tokens");
-        if (start + n > cache.capacity()) {
-            throw new IllegalArgumentException("forward: " + (start + n) + " positions exceed the KV cache capacity "
-                    + cache.capacity());
+        forward(List.of(new Chunk(tokens, cache, logits == null ? 0 : logits.rows())), logits, routing);
+    }
+
+    /**
+     * The next tokens of one sequence in a batched pass, the cache they extend, and how many of its last rows
+     * want logits (1 for a decode step or the end of a prompt, 0 for a prompt piece that samples nothing).
+     */
+    public record Chunk(int[] tokens, KvCache cache, int logitRows) {
+        public Chunk {
+            if (tokens.length == 0) throw new IllegalArgumentException("forward: no tokens");
+            if (logitRows < 0 || logitRows > tokens.length) {
+                throw new IllegalArgumentException("forward: " + logitRows + " logit rows asked of a chunk of "
+                        + tokens.length + " tokens");
+            }
         }
+
+        /** A chunk that wants the logits of its last row. */
+        public Chunk(int[] tokens, KvCache cache) {
+            this(tokens, cache, 1);
+        }
+    }
+
+    /**
+     * Runs several sequences in one pass: chunk c's tokens at positions {@code cache.length() ..} of its own
+     * cache, which they are appended to. Routing decides per row, as if each chunk ran alone.
+     *
+     * @param logits [Σ logitRows, vocab]: the logit rows of the chunks in order (may be null when none asks)
+     */
+    public void forward(List<Chunk> chunks, Tensor logits, Routing routing) {
+        if (chunks.isEmpty()) throw new IllegalArgumentException("forward: no chunks");
+        int[] offsets = new int[chunks.size() + 1]; // chunk c owns rows offsets[c] .. offsets[c + 1)
+        int logitRows = 0;
+        Set<KvCache> caches = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (int c = 0; c < chunks.size(); c++) {
+            Chunk chunk = chunks.get(c);
+            KvCache cache = chunk.cache();
+            if (!caches.add(cache)) throw new IllegalArgumentException("forward: two chunks share a KV cache");
+            int end = cache.length() + chunk.tokens().length;
+            if (end > cache.capacity()) {
+                throw new IllegalArgumentException("forward: " + end + " positions exceed the KV cache capacity "
+                        + cache.capacity());
+            }
+            offsets[c + 1] = offsets[c] + chunk.tokens().length;
+            logitRows += chunk.logitRows();
+        }
+        if (logitRows > 0 && (logits == null || logits.rows() != logitRows || logits.cols() != config.vocabSize())) {
+            throw new IllegalArgumentException("forward: logits " + logits + " do not fit " + logitRows
+                    + " rows x vocab " + config.vocabSize());
+        }
+        int n = offsets[chunks.size()];
         ws.ensure(n);
         Tensor ids = ws.ids.rows(0, n);
         Tensor pos = ws.pos.rows(0, n);
-        for (int i = 0; i < n; i++) {
-            if (tokens[i] < 0 || tokens[i] >= config.vocabSize()) {
-                throw new IllegalArgumentException("token id " + tokens[i] + " outside the vocabulary of "
-                        + config.vocabSize());
+        for (int c = 0; c < chunks.size(); c++) {
+            int[] tokens = chunks.get(c).tokens();
+            int start = chunks.get(c).cache().length();
+            for (int i = 0; i < tokens.length; i++) {
+                if (tokens[i] < 0 || tokens[i] >= config.vocabSize()) {
+                    throw new IllegalArgumentException("token id " + tokens[i] + " outside the vocabulary of "
+                            + config.vocabSize());
+                }
+                ids.setInt(offsets[c] + i, tokens[i]);
+                pos.setInt(offsets[c] + i, start + i);
             }
-            ids.setInt(i, tokens[i]);
-            pos.setInt(i, start + i);
         }
         Tensor x = ws.x.rows(0, n);
         backend.embedding(x, weights.tokenEmbedding(), ids);
         boolean masked = routing.execution() == Routing.Execution.MASKED_DENSE;
         for (int l = 0; l < config.nLayers(); l++) {
             routing.gate().decide(l, x, ws.keepAttn, ws.keepMlp);
-            int attnKept = attentionBlock(l, x, pos, cache, start, n, masked);
+            int attnKept = attentionBlock(l, x, pos, chunks, offsets, masked);
             int mlpKept = mlpBlock(l, x, n, masked);
-            if (routing.stats() != null) record(routing.stats(), l, n, start, attnKept, mlpKept);
+            if (routing.stats() != null) record(routing.stats(), l, n, pos, attnKept, mlpKept);
         }
-        cache.advance(n);
-        if (logits != null) head(x, logits);
+        for (Chunk chunk : chunks) chunk.cache().advance(chunk.tokens().length);
+        if (logitRows > 0) head(x, chunks, offsets, logits);
     }
 
-    // x += g_att * Wo · attention(rope(Wq · norm(x)), cache); K and V of all n rows go into the cache first.
-    // Returns the number of rows that ran attention.
-    private int attentionBlock(int l, Tensor x, Tensor pos, KvCache cache, int start, int n, boolean masked) {
+    // x += g_att * Wo · attention(rope(Wq · norm(x)), cache); K and V of all n rows go into their chunks'
+    // caches first. Returns the number of rows that ran attention.
+    private int attentionBlock(int l, Tensor x, Tensor pos, List<Chunk> chunks, int[] offsets, boolean masked) {
         LlamaWeights.Layer w = weights.layers().get(l);
         int hd = config.headDim();
+        int n = offsets[chunks.size()];
         Tensor xb = ws.xb.rows(0, n);
         backend.rmsnorm(xb, x, w.attnNorm(), config.normEps());
-        Tensor k = cache.keys(l).rows(start, n);
-        Tensor v = cache.values(l).rows(start, n);
+        Tensor k = ws.k.rows(0, n);
+        Tensor v = ws.v.rows(0, n);
         backend.matmul(k, xb, w.wk());
         backend.matmul(v, xb, w.wv());
         backend.rope(k, pos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
+        for (int c = 0; c < chunks.size(); c++) {
+            KvCache cache = chunks.get(c).cache();
+            int rows = offsets[c + 1] - offsets[c];
+            cache.keys(l).rows(cache.length(), rows).copyFrom(k.rows(offsets[c], rows));
+            cache.values(l).rows(cache.length(), rows).copyFrom(v.rows(offsets[c], rows));
+        }
         int kept = masked ? n : compact(ws.keepAttn, n, pos);
         if (kept == 0) return 0;
         // Rows that run: all of them (dense, masked) or the gathered kept ones at their original positions.
@@ -116,9 +179,16 @@ public final class LlamaModel implements AutoCloseable {
         backend.matmul(q, in, w.wq());
         backend.rope(q, qPos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
         Tensor att = ws.att.rows(0, kept);
-        int t = start + n;
-        backend.attention(att, q, cache.keys(l).rows(0, t), cache.values(l).rows(0, t), qPos,
-                config.nHeads(), config.nKvHeads(), hd);
+        // Each chunk's running rows (contiguous in q: kept rows stay in order) attend to its own cache.
+        for (int c = 0, from = 0; c < chunks.size(); c++) {
+            int count = masked ? offsets[c + 1] - offsets[c] : countKept(ws.keepAttn, offsets[c], offsets[c + 1]);
+            if (count == 0) continue;
+            KvCache cache = chunks.get(c).cache();
+            int t = cache.length() + offsets[c + 1] - offsets[c];
+            backend.attention(att.rows(from, count), q.rows(from, count), cache.keys(l).rows(0, t),
+                    cache.values(l).rows(0, t), qPos.rows(from, count), config.nHeads(), config.nKvHeads(), hd);
+            from += count;
+        }
         Tensor proj = ws.proj.rows(0, kept);
         backend.matmul(proj, att, w.wo());
         return residual(x, proj, kept, n, masked ? ws.keepAttn : null);
@@ -179,25 +249,30 @@ public final class LlamaModel implements AutoCloseable {
         return count;
     }
 
-    private void record(RoutingStats stats, int layer, int n, int start, int attnKept, int mlpKept) {
+    private static int countKept(boolean[] keep, int from, int to) {
+        int count = 0;
+        for (int i = from; i < to; i++) if (keep[i]) count++;
+        return count;
+    }
+
+    private void record(RoutingStats stats, int layer, int n, Tensor pos, int attnKept, int mlpKept) {
         long all = 0, kept = 0;
         for (int i = 0; i < n; i++) {
-            long keys = start + i + 1;
+            long keys = pos.getInt(i) + 1;
             all += keys;
             if (ws.keepAttn[i]) kept += keys;
         }
         stats.record(layer, n, attnKept, mlpKept, all, kept);
     }
 
-    // logits = norm(x[last rows]) · Eᵀ, only for the rows the caller wants.
-    private void head(Tensor x, Tensor logits) {
+    // logits = norm(x[rows asked]) · Eᵀ: each chunk's last logitRows rows, gathered in chunk order.
+    private void head(Tensor x, List<Chunk> chunks, int[] offsets, Tensor logits) {
         int rows = logits.rows();
-        int n = x.rows();
-        if (rows > n || logits.cols() != config.vocabSize()) {
-            throw new IllegalArgumentException("forward: logits " + logits + " do not fit " + n + " rows x vocab "
-                    + config.vocabSize());
+        for (int c = 0, r = 0; c < chunks.size(); c++) {
+            for (int i = offsets[c + 1] - chunks.get(c).logitRows(); i < offsets[c + 1]; i++) ws.idx.setInt(r++, i);
         }
-        Tensor last = x.rows(n - rows, rows);
+        Tensor last = ws.xg.rows(0, rows);
+        backend.gatherRows(last, x, ws.idx.rows(0, rows));
         Tensor xb = ws.xb.rows(0, rows);
         backend.rmsnorm(xb, last, weights.outputNorm(), config.normEps());
         backend.matmul(logits, xb, weights.output());

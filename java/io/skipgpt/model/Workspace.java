@@ -12,6 +12,8 @@ final class Workspace implements AutoCloseable {
     Tensor x; // [cap, dim] residual stream
     Tensor xb; // [cap, dim] normalised input of a sublayer
     Tensor q; // [cap, nHeads * headDim]
+    Tensor k; // [cap, kvDim] keys of the batch's rows, before they go into their caches
+    Tensor v; // [cap, kvDim] values likewise
     Tensor att; // [cap, nHeads * headDim] attention output before O
     Tensor proj; // [cap, dim] output of O or down projection
     Tensor gate; // [cap, hidden]
@@ -37,6 +39,8 @@ final class Workspace implements AutoCloseable {
         x = Tensor.f32(cap, config.dim());
         xb = Tensor.f32(cap, config.dim());
         q = Tensor.f32(cap, qDim);
+        k = Tensor.f32(cap, config.kvDim());
+        v = Tensor.f32(cap, config.kvDim());
         att = Tensor.f32(cap, qDim);
         proj = Tensor.f32(cap, config.dim());
         gate = Tensor.f32(cap, config.hiddenDim());
@@ -54,7 +58,7 @@ final class Workspace implements AutoCloseable {
     @Override
     public void close() {
         if (capacity == 0) return;
-        for (Tensor t : new Tensor[] {x, xb, q, att, proj, gate, up, ids, pos, xg, idx, keptPos}) t.close();
+        for (Tensor t : new Tensor[] {x, xb, q, k, v, att, proj, gate, up, ids, pos, xg, idx, keptPos}) t.close();
         capacity = 0;
     }
 }
