@@ -190,4 +190,17 @@ public final class CpuBackend implements Backend {
         NativeCpu.crossEntropyBackward(dLogits.f32(), logits.f32(), targets.i32(), dLoss == null ? null : dLoss.f32(),
                 scale, logits.rows(), logits.cols());
     }
+
+    @Override
+    public void loraForward(Tensor out, Tensor x, Tensor a, Tensor b, float scale) {
+        OpChecks.loraForward(out, x, a, b);
+        NativeCpu.loraForward(out.f32(), x.f32(), a.f32(), b.f32(), x.rows(), x.cols(), b.rows(), a.rows(), scale);
+    }
+
+    @Override
+    public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale) {
+        OpChecks.loraBackward(dx, dA, dB, dy, x, a, b);
+        NativeCpu.loraBackward(dx.f32(), dA.f32(), dB.f32(), dy.f32(), x.f32(), a.f32(), b.f32(), x.rows(), x.cols(),
+                b.rows(), a.rows(), scale);
+    }
 }
