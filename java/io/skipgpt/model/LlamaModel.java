@@ -17,17 +17,26 @@ import io.skipgpt.tensor.Tensor;
  * kept rows, runs the sublayer on them only and scatter-adds the result into the residual. A row that skips
  * attention still has its K and V computed and cached (later rows attend to it); only its Q, attention row and
  * O projection are skipped.
+ *
+ * <p>An {@link Adapter} (LoRA) adds its term after each base projection, unmerged, on the rows that projection
+ * ran on.
  */
 public final class LlamaModel implements AutoCloseable {
     private final LlamaConfig config;
     private final LlamaWeights weights;
     private final Backend backend;
+    private final Adapter adapter;
     private final Workspace ws;
 
     public LlamaModel(LlamaConfig config, LlamaWeights weights, Backend backend) {
+        this(config, weights, backend, Adapter.NONE);
+    }
+
+    public LlamaModel(LlamaConfig config, LlamaWeights weights, Backend backend, Adapter adapter) {
         this.config = config;
         this.weights = weights;
         this.backend = backend;
+        this.adapter = adapter;
         this.ws = new Workspace(config);
     }
 
@@ -100,8 +109,8 @@ public final class LlamaModel implements AutoCloseable {
         backend.rmsnorm(xb, x, w.attnNorm(), config.normEps());
         Tensor k = cache.keys(l).rows(start, n);
         Tensor v = cache.values(l).rows(start, n);
-        backend.matmul(k, xb, w.wk());
-        backend.matmul(v, xb, w.wv());
+        project(k, xb, l, Projection.K);
+        project(v, xb, l, Projection.V);
         backend.rope(k, pos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
         int kept = masked ? n : compact(ws.keepAttn, n, pos);
         if (kept == 0) return 0;
@@ -113,14 +122,14 @@ public final class LlamaModel implements AutoCloseable {
             qPos = ws.keptPos.rows(0, kept);
         }
         Tensor q = ws.q.rows(0, kept);
-        backend.matmul(q, in, w.wq());
+        project(q, in, l, Projection.Q);
         backend.rope(q, qPos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
         Tensor att = ws.att.rows(0, kept);
         int t = start + n;
         backend.attention(att, q, cache.keys(l).rows(0, t), cache.values(l).rows(0, t), qPos,
                 config.nHeads(), config.nKvHeads(), hd);
         Tensor proj = ws.proj.rows(0, kept);
-        backend.matmul(proj, att, w.wo());
+        project(proj, att, l, Projection.O);
         return residual(x, proj, kept, n, masked ? ws.keepAttn : null);
     }
 
@@ -138,12 +147,18 @@ public final class LlamaModel implements AutoCloseable {
         backend.rmsnorm(xb, in, w.ffnNorm(), config.normEps());
         Tensor gate = ws.gate.rows(0, kept);
         Tensor up = ws.up.rows(0, kept);
-        backend.matmul(gate, xb, w.wGate());
-        backend.matmul(up, xb, w.wUp());
+        project(gate, xb, l, Projection.GATE);
+        project(up, xb, l, Projection.UP);
         backend.swiglu(gate, gate, up);
         Tensor proj = ws.proj.rows(0, kept);
-        backend.matmul(proj, gate, w.wDown());
+        project(proj, gate, l, Projection.DOWN);
         return residual(x, proj, kept, n, masked ? ws.keepMlp : null);
+    }
+
+    // out = x·Wᵀ for projection p of layer l, plus the adapter's term.
+    private void project(Tensor out, Tensor x, int l, Projection p) {
+        backend.matmul(out, x, p.of(weights.layers().get(l)));
+        adapter.addTo(out, x, l, p, backend);
     }
 
     // Adds a sublayer's output into the residual: all rows, the kept rows by index, or (masked-dense) every row
