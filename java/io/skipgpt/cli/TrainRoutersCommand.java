@@ -2,6 +2,7 @@ package io.skipgpt.cli;
 
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.tensor.Backend;
+import io.skipgpt.train.HeldOut;
 import io.skipgpt.train.RouterTrainer;
 import io.skipgpt.train.TokenDataset;
 import java.nio.file.Path;
@@ -93,7 +94,7 @@ final class TrainRoutersCommand implements Callable<Integer> {
             TokenDataset dataset = TokenDataset.load(data, m.tokenizer(), dataOptions);
             System.err.printf("%s%n", dataset);
             RouterTrainer trainer = new RouterTrainer(m.config(), m.weights(), backend, dataset, o, out, System.err);
-            RouterTrainer.Eval e = trainer.run(resume);
+            HeldOut e = trainer.run(resume);
             System.out.printf("held-out ppl %.4f, realised sparsity %.4f (target %.4f)%n  attn keep %s%n  mlp keep  %s%n",
                     e.ppl(), e.moduleSparsity(), sparsity, EvalCommand.rates(e.attnKeep()), EvalCommand.rates(e.mlpKeep()));
         }
