@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
 # The one script a GPU machine runs (CUDA toolkit, CMake, no Java, no network). From the repository root:
 #   OUT=/some/dir bash tests/gpu/run.sh        (OUT defaults to ./target/gpu-out)
-# Builds the native code standalone (no JNI glue), runs CTest (the CUDA kernel checks among it) and the
-# CUDA benchmark, and writes everything into $OUT/gpu-results.md, plus one log per step beside it.
+# Builds the native code with CMake, runs CTest (the CUDA kernel checks among it) and the CUDA benchmark, and,
+# when a Java pack is present, the Java GPU tests and the cuBLAS matmul benchmark through CudaBackend; writes
+# everything into $OUT/gpu-results.md, plus one log per step beside it.
+# The Java pack (tests/gpu/pack.sh makes it on a machine with a JDK; $SKIPGPT_GPU_PACK, default ./.gpu-pack)
+# brings a jlink runtime, the compiled classes, the JNI sources and the jars; the native libraries and the JNI
+# glue are built here against its headers, into a copy of its classes. cuBLAS comes from the Python
+# environment's nvidia-cublas package, found through python3, or from the CUDA toolkit.
 # Each step runs even if an earlier one failed, so the results file is always written; the exit status is
-# non-zero if any step failed. On a machine without a GPU it still builds, reports the CUDA steps as
-# "skipped: no device" and exits 0 (a dry run).
-# The commit is taken from $SKIPGPT_COMMIT, else git, else target/gpu-commit.txt (a GPU machine gets the
-# working tree without .git: write the file with `git rev-parse HEAD > target/gpu-commit.txt` and carry it).
+# non-zero if any step failed. On a machine without a GPU it still builds and runs the Java tests (which skip),
+# reports the CUDA steps as "skipped: no device" and exits 0 (a dry run).
+# The commit is taken from $SKIPGPT_COMMIT, else git, else the pack's commit.txt, else target/gpu-commit.txt (a
+# GPU machine gets the working tree without .git: write the file with `git rev-parse HEAD > target/gpu-commit.txt`).
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.." || exit 1
 OUT=${OUT:-./target/gpu-out}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 1
-BUILD=target/gpu-build
+BUILD=$PWD/target/gpu-build
 RESULTS=$OUT/gpu-results.md
+PACK=${SKIPGPT_GPU_PACK:-.gpu-pack}
+have_pack=0
+if [[ -x $PACK/jre/bin/java ]]; then
+    have_pack=1
+    PACK=$(cd "$PACK" && pwd)
+    LIBS=$BUILD/java-classes/io/skipgpt/tensor/linux-x86_64  # the native libraries, where JavaCPP looks
+else
+    LIBS=$BUILD/lib
+fi
 failures=()
 steps=()
 
@@ -36,6 +50,7 @@ record() {  # record NAME RESULT
 }
 
 : >"$OUT/nvidia-smi.log" && : >"$OUT/build.log" && : >"$OUT/ctest.log" && : >"$OUT/bench.log"
+: >"$OUT/java-tests.log" && : >"$OUT/java-bench.log"
 
 # ---------------------------------------------------------------- the machine
 have_gpu=0
@@ -52,6 +67,8 @@ if [[ -n ${SKIPGPT_COMMIT:-} ]]; then
     commit=$SKIPGPT_COMMIT
 elif commit=$(git rev-parse HEAD 2>/dev/null); then
     [[ -n $(git status --porcelain --untracked-files=no 2>/dev/null) ]] && commit="$commit (with uncommitted changes)"
+elif [[ $have_pack == 1 && -s $PACK/commit.txt ]]; then
+    commit=$(tr '\n' ' ' <"$PACK/commit.txt")
 elif [[ -s target/gpu-commit.txt ]]; then
     commit=$(head -1 target/gpu-commit.txt)
 else
@@ -62,7 +79,12 @@ fi
 if ! command -v nvcc >/dev/null 2>&1 && [[ -x /usr/local/cuda/bin/nvcc ]]; then
     export PATH=/usr/local/cuda/bin:$PATH
 fi
-run_step configure build.log cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSKIPGPT_JNI_DIR=
+jni_flags=(-DSKIPGPT_JNI_DIR=)
+if [[ $have_pack == 1 ]]; then
+    mkdir -p "$BUILD" && rm -rf "$BUILD/java-classes" && cp -r "$PACK/classes" "$BUILD/java-classes"
+    jni_flags=(-DSKIPGPT_JNI_DIR="$PACK/jni" -DJAVA_HOME="$PACK/jre" -DSKIPGPT_OUTPUT_DIR="$LIBS")
+fi
+run_step configure build.log cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "${jni_flags[@]}"
 configure_rc=$step_rc
 record configure "$([[ $step_rc == 0 ]] && echo ok || echo "FAILED (exit $step_rc)")"
 if [[ $configure_rc == 0 ]]; then
@@ -72,7 +94,7 @@ else
     step_time=0
     record build "FAILED (not configured)"
 fi
-if [[ $have_gpu == 1 && ! -f $BUILD/lib/libskipgpt_cuda.so ]]; then
+if [[ $have_gpu == 1 && ! -f $LIBS/libskipgpt_cuda.so ]]; then
     step_time=0
     record "CUDA build" "FAILED (a GPU is present but libskipgpt_cuda was not built)"
 fi
@@ -110,6 +132,72 @@ else
     step_time=0
     echo "bench_cuda_rows was not built" >>"$OUT/bench.log"
     if [[ $have_gpu == 1 ]]; then record bench "FAILED (not built)"; else record bench "skipped: no device"; fi
+fi
+
+# ---------------------------------------------------------------- Java GPU tests and benchmark
+# cuBLAS (and a CUDA runtime) for the CUDA presets: the toolkit's, then the Python environment's nvidia packages.
+cuda_lib_path() {
+    local dirs=()
+    local nvcc_path
+    nvcc_path=$(command -v nvcc 2>/dev/null) && dirs+=("$(dirname "$(dirname "$(readlink -f "$nvcc_path")")")/lib64")
+    if command -v python3 >/dev/null 2>&1; then
+        while IFS= read -r d; do dirs+=("$d"); done < <(python3 - <<'PY' 2>/dev/null
+import glob, os, site
+seen = []
+for sp in site.getsitepackages():
+    for f in sorted(glob.glob(os.path.join(sp, "nvidia", "**", "libcu*.so.*"), recursive=True)):
+        d = os.path.dirname(f)
+        if d not in seen and os.path.basename(f).split(".so")[0] in ("libcublas", "libcublasLt", "libcudart"):
+            seen.append(d)
+print("\n".join(seen))
+PY
+        )
+    fi
+    local joined="" d
+    for d in "${dirs[@]}"; do [[ -n $d ]] && joined+="${joined:+:}$d"; done
+    echo "$joined"
+}
+
+java_summary="not run"
+if [[ $have_pack == 1 ]]; then
+    CUDA_LIBS=$(cuda_lib_path)
+    echo "CUDA library path: $CUDA_LIBS" >>"$OUT/java-tests.log"
+    export LD_LIBRARY_PATH="$LIBS:$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    java_cp="$BUILD/java-classes:$PACK/test-classes:$PACK/lib/*"
+    java_opts=(-Xss4m -Dorg.bytedeco.javacpp.cachedir="$BUILD/javacpp-cache")
+    run_step "java tests" java-tests.log timeout 300 "$PACK/jre/bin/java" "${java_opts[@]}" -cp "$java_cp" \
+        org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=tree --disable-ansi-colors \
+        --select-class io.skipgpt.tensor.CudaBackendTest
+    java_rc=$step_rc
+    # the launcher's summary box: "[ 24 tests successful ]" and so on
+    count() { grep -oE "\[ +[0-9]+ tests $1" "$OUT/java-tests.log" | grep -oE '[0-9]+' | tail -1; }
+    found=$(count found) ok=$(count successful) failed=$(count failed) aborted=$(count aborted)
+    java_summary="${found:-?} tests: ${ok:-?} passed, ${failed:-?} failed, ${aborted:-?} skipped (assumptions)"
+    if [[ $java_rc != 0 ]]; then
+        record "java tests" "FAILED (exit $java_rc; $java_summary)"
+    elif [[ -z $found || $found == 0 ]]; then
+        record "java tests" "FAILED (no tests found)"
+    elif [[ $have_gpu == 1 && $ok != "$found" ]]; then
+        record "java tests" "FAILED ($java_summary although a GPU is present)"
+    elif [[ $have_gpu == 1 ]]; then
+        record "java tests" "ok ($java_summary)"
+    else
+        record "java tests" "ok (skipped: no device; $java_summary)"
+    fi
+
+    if [[ $have_gpu == 1 ]]; then
+        run_step "java bench" java-bench.log timeout 200 "$PACK/jre/bin/java" "${java_opts[@]}" -cp "$java_cp" \
+            io.skipgpt.tensor.CudaMatmulBench
+        record "java bench" "$([[ $step_rc == 0 ]] && echo ok || echo "FAILED (exit $step_rc)")"
+    else
+        step_time=0
+        echo "skipped: no device" >>"$OUT/java-bench.log"
+        record "java bench" "skipped: no device"
+    fi
+else
+    step_time=0
+    echo "no Java pack at ${SKIPGPT_GPU_PACK:-.gpu-pack} (make one with tests/gpu/pack.sh)" | tee -a "$OUT/java-tests.log"
+    record "java tests" "skipped: no Java pack"
 fi
 
 # ---------------------------------------------------------------- results
@@ -152,6 +240,19 @@ test_output() {
     echo "## Benchmark (bench_cuda_rows)"
     echo
     cat "$OUT/bench.log"
+    echo
+    echo "## Java GPU tests (CudaBackendTest against the reference backend)"
+    echo
+    echo "$java_summary"
+    echo
+    echo '```'
+    grep -E '^(OK cuda|CUDA backend on)' "$OUT/java-tests.log"
+    grep -E '(✘|\[X\]|FAILED|Exception|Error:)' "$OUT/java-tests.log" | head -40
+    echo '```'
+    echo
+    echo "## cuBLAS matmul through CudaBackend (CudaMatmulBench)"
+    echo
+    cat "$OUT/java-bench.log"
 } >"$RESULTS"
 
 echo

@@ -66,13 +66,19 @@ final class TrainRoutersCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "50", paramLabel = "N", description = "Checkpoint every N steps (default: ${DEFAULT-VALUE}; always at the end).")
     int checkpointEvery;
 
+    @Option(names = "--calibrate", description = {"After training, shift the execute threshold so that deterministic "
+            + "routing realises the target sparsity on training sequences (it otherwise rounds the sampled "
+            + "probabilities and usually skips less). The routers as trained are kept in "
+            + "DIR/routers-uncalibrated.safetensors."})
+    boolean calibrate;
+
     @Option(names = "--resume", description = "Continue from the latest checkpoint in DIR (same settings), to the same result as an uninterrupted run.")
     boolean resume;
 
     @Override
     public Integer call() throws Exception {
         RouterTrainer.Options o = new RouterTrainer.Options(sparsity, steps, data.batch, accum, lr, schedule, warmup, alpha,
-                weightDecay, clip, seed, evalEvery, checkpointEvery);
+                weightDecay, clip, seed, evalEvery, checkpointEvery, calibrate);
         try (LoadedModel m = options.load(); Backend backend = options.backend()) {
             TokenDataset dataset = data.load(m.tokenizer(), seed);
             RouterTrainer trainer = new RouterTrainer(m.config(), m.weights(), backend, dataset, o, out, System.err);

@@ -15,7 +15,7 @@ import java.util.function.Predicate;
 
 /**
  * Writes files so that a reader sees either the old file or the complete new one, never a half-written one:
- * the content goes to a temporary file beside the target, which is then renamed over it.
+ * the content goes to a temporary file beside the target, is synced to disk, and is then renamed over it.
  */
 public final class AtomicFiles {
     /** Streams a file's content. */
@@ -40,8 +40,12 @@ public final class AtomicFiles {
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
         try {
-            try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
+            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp,
+                    java.nio.file.StandardOpenOption.WRITE)) {
+                OutputStream out = new BufferedOutputStream(java.nio.channels.Channels.newOutputStream(ch), 1 << 20);
                 body.writeTo(out);
+                out.flush();
+                ch.force(true); // durable before the rename makes it visible: a crash leaves old or new, never torn
             }
             shareable(tmp, "rw-r--r--");
             move(tmp, target);

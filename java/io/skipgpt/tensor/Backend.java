@@ -22,10 +22,55 @@ package io.skipgpt.tensor;
  * </ul>
  *
  * <p>Three implementations share this contract: {@link ReferenceBackend} (plain Java, the test oracle),
- * {@link CpuBackend} (native C++ kernels and OpenBLAS), and a CUDA backend.
+ * {@link CpuBackend} (native C++ kernels and OpenBLAS), and {@link CudaBackend} (CUDA kernels and cuBLAS).
+ *
+ * <p><b>Devices.</b> Every tensor an op takes must live on the backend's {@link #device()}; an op given another
+ * device's tensor throws. Code written once against this interface makes its tensors with {@link #allocate} and
+ * {@link #upload} and reads results back with {@link #download} or {@link #copy}: on a host backend these are
+ * plain host tensors and copies. A device backend queues ops and returns before they finish; a copy to the
+ * host waits for everything queued before it, so what it returns is final. Index values are checked on the
+ * host only (see {@code OpChecks}): a device backend trusts its index tensors.
  */
 public interface Backend extends AutoCloseable {
     String name();
+
+    /** Where this backend's tensors live. */
+    Device device();
+
+    /** A zero-filled tensor on this backend's device, owned by the caller (close it). */
+    Tensor allocate(Tensor.DType dtype, int... shape);
+
+    /**
+     * dst = src element for element: one dtype and the same number of elements (shapes may differ, as with
+     * {@link Tensor#reshape}); each side a host tensor or one on this backend's device, so this uploads,
+     * downloads, or copies on the device. Returns once the host side may be reused (an upload's source) or
+     * read (a download's destination).
+     */
+    void copy(Tensor dst, Tensor src);
+
+    /** A new tensor on this backend's device holding src's contents (src on the host or on this device). */
+    default Tensor upload(Tensor src) {
+        Tensor dst = allocate(src.dtype(), src.shape());
+        try {
+            copy(dst, src);
+        } catch (RuntimeException e) {
+            dst.close();
+            throw e;
+        }
+        return dst;
+    }
+
+    /** A new host tensor holding src's contents (src on the host or on this backend's device). */
+    default Tensor download(Tensor src) {
+        Tensor dst = Tensor.zeros(src.dtype(), src.shape());
+        try {
+            copy(dst, src);
+        } catch (RuntimeException e) {
+            dst.close();
+            throw e;
+        }
+        return dst;
+    }
 
     /** out[n, m] = x[n, k] · w[m, k]ᵀ — a linear layer with weights stored [out, in]. */
     void matmul(Tensor out, Tensor x, Tensor w);

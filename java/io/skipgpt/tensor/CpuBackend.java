@@ -35,9 +35,27 @@ public final class CpuBackend implements Backend {
         return processors;
     }
 
+    private static final OpChecks CHECK = new OpChecks(Device.CPU);
+
     @Override
     public String name() {
         return "cpu";
+    }
+
+    @Override
+    public Device device() {
+        return Device.CPU;
+    }
+
+    @Override
+    public Tensor allocate(Tensor.DType dtype, int... shape) {
+        return Tensor.zeros(dtype, shape);
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        CHECK.copy(dst, src);
+        dst.copyFrom(src);
     }
 
     /**
@@ -46,7 +64,7 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void matmul(Tensor out, Tensor x, Tensor w) {
-        OpChecks.matmul(out, x, w);
+        CHECK.matmul(out, x, w);
         int n = x.rows(), k = x.cols(), m = w.rows();
         if (n == 0 || m == 0) return;
         if (k == 0) {
@@ -61,13 +79,13 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) {
-        OpChecks.rmsnorm(out, x, weight);
+        CHECK.rmsnorm(out, x, weight);
         NativeCpu.rmsnorm(out.f32(), x.f32(), weight.f32(), x.rows(), x.cols(), eps);
     }
 
     @Override
     public void rope(Tensor x, Tensor positions, int headDim, float theta, RopeStyle style) {
-        OpChecks.rope(x, positions, headDim, theta);
+        CHECK.rope(x, positions, headDim, theta);
         NativeCpu.rope(x.f32(), positions.i32(), x.rows(), x.cols() / headDim, headDim, theta,
                 style == RopeStyle.ROTATE_HALF ? 1 : 0);
     }
@@ -75,68 +93,68 @@ public final class CpuBackend implements Backend {
     @Override
     public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
                           int nHeads, int nKvHeads, int headDim) {
-        OpChecks.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
+        CHECK.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
         NativeCpu.attention(out.f32(), q.f32(), k.f32(), v.f32(), positions.i32(), q.rows(), nHeads, nKvHeads, headDim);
     }
 
     @Override
     public void swiglu(Tensor out, Tensor gate, Tensor up) {
-        OpChecks.swiglu(out, gate, up);
+        CHECK.swiglu(out, gate, up);
         NativeCpu.swiglu(out.f32(), gate.f32(), up.f32(), out.size());
     }
 
     @Override
     public void softmax(Tensor x) {
-        OpChecks.softmax(x);
+        CHECK.softmax(x);
         NativeCpu.softmax(x.f32(), x.rows(), x.cols());
     }
 
     @Override
     public void embedding(Tensor out, Tensor table, Tensor ids) {
-        OpChecks.embedding(out, table, ids);
+        CHECK.embedding(out, table, ids);
         NativeCpu.embedding(out.f32(), table.f32(), ids.i32(), out.rows(), out.cols());
     }
 
     @Override
     public void gatherRows(Tensor out, Tensor src, Tensor idx) {
-        OpChecks.gatherRows(out, src, idx);
+        CHECK.gatherRows(out, src, idx);
         NativeCpu.gatherRows(out.f32(), src.f32(), idx.i32(), out.rows(), out.cols());
     }
 
     @Override
     public void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
-        OpChecks.scatterAddRows(dst, src, idx);
+        CHECK.scatterAddRows(dst, src, idx);
         NativeCpu.scatterAddRows(dst.f32(), src.f32(), idx.i32(), src.rows(), src.cols());
     }
 
     @Override
     public void add(Tensor dst, Tensor src) {
-        OpChecks.add(dst, src);
+        CHECK.add(dst, src);
         NativeCpu.add(dst.f32(), src.f32(), dst.size());
     }
 
     @Override
     public void crossEntropy(Tensor loss, Tensor logits, Tensor targets) {
-        OpChecks.crossEntropy(loss, logits, targets);
+        CHECK.crossEntropy(loss, logits, targets);
         NativeCpu.crossEntropy(loss.f32(), logits.f32(), targets.i32(), logits.rows(), logits.cols());
     }
 
     @Override
     public void rowDot(Tensor out, Tensor a, Tensor b) {
-        OpChecks.rowDot(out, a, b);
+        CHECK.rowDot(out, a, b);
         NativeCpu.rowDot(out.f32(), a.f32(), b.f32(), a.rows(), a.cols());
     }
 
     @Override
     public void scaleRows(Tensor x, Tensor s) {
-        OpChecks.scaleRows(x, s);
+        CHECK.scaleRows(x, s);
         NativeCpu.scaleRows(x.f32(), s.f32(), x.rows(), x.cols());
     }
 
     /** dx[n, k] = dy[n, m] · w[m, k] (beta 1 when adding) and dw[m, k] += dy[n, m]ᵀ · x[n, k], both sgemm. */
     @Override
     public void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w, boolean addToDx) {
-        OpChecks.matmulBackward(dx, dw, dy, x, w);
+        CHECK.matmulBackward(dx, dw, dy, x, w);
         int n = x.rows(), k = x.cols(), m = w.rows();
         if (n == 0 || k == 0) return;
         if (dx != null) {
@@ -158,14 +176,14 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight, float eps) {
-        OpChecks.rmsnormBackward(dx, dWeight, dy, x, weight);
+        CHECK.rmsnormBackward(dx, dWeight, dy, x, weight);
         NativeCpu.rmsnormBackward(dx.f32(), dWeight == null ? null : dWeight.f32(), dy.f32(), x.f32(), weight.f32(),
                 x.rows(), x.cols(), eps);
     }
 
     @Override
     public void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta, RopeStyle style) {
-        OpChecks.ropeBackward(dx, positions, headDim, theta);
+        CHECK.ropeBackward(dx, positions, headDim, theta);
         NativeCpu.ropeBackward(dx.f32(), positions.i32(), dx.rows(), dx.cols() / headDim, headDim, theta,
                 style == RopeStyle.ROTATE_HALF ? 1 : 0);
     }
@@ -173,33 +191,33 @@ public final class CpuBackend implements Backend {
     @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                   Tensor positions, int nHeads, int nKvHeads, int headDim) {
-        OpChecks.attentionBackward(dq, dk, dv, dOut, q, k, v, positions, nHeads, nKvHeads, headDim);
+        CHECK.attentionBackward(dq, dk, dv, dOut, q, k, v, positions, nHeads, nKvHeads, headDim);
         NativeCpu.attentionBackward(dq.f32(), dk.f32(), dv.f32(), dOut.f32(), q.f32(), k.f32(), v.f32(),
                 positions.i32(), q.rows(), nHeads, nKvHeads, headDim);
     }
 
     @Override
     public void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
-        OpChecks.swigluBackward(dGate, dUp, dOut, gate, up);
+        CHECK.swigluBackward(dGate, dUp, dOut, gate, up);
         NativeCpu.swigluBackward(dGate.f32(), dUp.f32(), dOut.f32(), gate.f32(), up.f32(), dOut.size());
     }
 
     @Override
     public void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss, float scale) {
-        OpChecks.crossEntropyBackward(dLogits, logits, targets, dLoss);
+        CHECK.crossEntropyBackward(dLogits, logits, targets, dLoss);
         NativeCpu.crossEntropyBackward(dLogits.f32(), logits.f32(), targets.i32(), dLoss == null ? null : dLoss.f32(),
                 scale, logits.rows(), logits.cols());
     }
 
     @Override
     public void loraForward(Tensor out, Tensor x, Tensor a, Tensor b, float scale) {
-        OpChecks.loraForward(out, x, a, b);
+        CHECK.loraForward(out, x, a, b);
         NativeCpu.loraForward(out.f32(), x.f32(), a.f32(), b.f32(), x.rows(), x.cols(), b.rows(), a.rows(), scale);
     }
 
     @Override
     public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale) {
-        OpChecks.loraBackward(dx, dA, dB, dy, x, a, b);
+        CHECK.loraBackward(dx, dA, dB, dy, x, a, b);
         NativeCpu.loraBackward(dx.f32(), dA.f32(), dB.f32(), dy.f32(), x.f32(), a.f32(), b.f32(), x.rows(), x.cols(),
                 b.rows(), a.rows(), scale);
     }

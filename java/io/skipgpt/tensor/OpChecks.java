@@ -7,14 +7,28 @@ import java.util.BitSet;
 /**
  * Argument checks shared by every backend, so that all of them reject the same calls with the same messages.
  * Native kernels trust their arguments: a wrong shape or an out-of-range index there reads or writes foreign
- * memory instead of failing, so everything, index values included, is checked before a kernel runs.
- * Messages name the op and the shapes; they are built only on failure, since the checks run on every op.
+ * memory instead of failing, so everything is checked before a kernel runs: dtypes, shapes, overlaps, that every
+ * tensor lives on the backend's device, and, on the host, index values.
+ *
+ * <p>Index values (ids, positions, gather and scatter indices) are checked only when the backend computes on
+ * the host. On a device they live in device memory: reading them here would cost a copy and a stream
+ * synchronisation per op, which is what a device backend exists to avoid. A device backend therefore trusts
+ * its index tensors; they come from device-side compaction or are uploaded from host tensors a caller built
+ * (and may check) on the host. An index out of range there is a device-side memory error, reported by the
+ * CUDA runtime at the next synchronisation.
+ *
+ * <p>Messages name the op and the shapes; they are built only on failure, since the checks run on every op.
  */
 final class OpChecks {
-    private OpChecks() {}
+    private final Device device;
+
+    /** Checks for a backend whose tensors live on {@code device}. */
+    OpChecks(Device device) {
+        this.device = device;
+    }
 
     /** out[n, m] = x[n, k] · w[m, k]ᵀ; out must not overlap x or w (BLAS reads them while writing out). */
-    static void matmul(Tensor out, Tensor x, Tensor w) {
+    void matmul(Tensor out, Tensor x, Tensor w) {
         f32("matmul", "out", out, "x", x, "w", w);
         if (x.cols() != w.cols()) throw error("matmul: x %s and w %s disagree on k", s(x), s(w));
         if (out.rows() != x.rows() || out.cols() != w.rows()) {
@@ -25,19 +39,19 @@ final class OpChecks {
     }
 
     /** out[n, d], x[n, d], weight[d]; out may be x. */
-    static void rmsnorm(Tensor out, Tensor x, Tensor weight) {
+    void rmsnorm(Tensor out, Tensor x, Tensor weight) {
         f32("rmsnorm", "out", out, "x", x, "weight", weight);
         if (weight.size() != x.cols()) throw error("rmsnorm: weight %s does not match the rows of x %s", s(weight), s(x));
         sameRowsCols("rmsnorm", "out", out, "x", x);
     }
 
     /** x[n, heads * headDim], positions[n]; rotation pairs need an even head dimension. */
-    static void rope(Tensor x, Tensor positions, int headDim, float theta) {
+    void rope(Tensor x, Tensor positions, int headDim, float theta) {
         rope("rope", "x", x, positions, headDim, theta);
     }
 
     /** q, out[n, nHeads * headDim]; k, v[t, nKvHeads * headDim]; positions[n], each in [0, t). */
-    static void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
+    void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
                           int nHeads, int nKvHeads, int headDim) {
         f32("attention", "out", out, "q", q, "k", k);
         f32("attention", "v", v);
@@ -62,19 +76,19 @@ final class OpChecks {
     }
 
     /** out, gate, up: the same number of elements; out may be gate. */
-    static void swiglu(Tensor out, Tensor gate, Tensor up) {
+    void swiglu(Tensor out, Tensor gate, Tensor up) {
         f32("swiglu", "out", out, "gate", gate, "up", up);
         if (gate.size() != up.size() || out.size() != gate.size()) {
             throw error("swiglu: out %s, gate %s and up %s differ in size", s(out), s(gate), s(up));
         }
     }
 
-    static void softmax(Tensor x) {
+    void softmax(Tensor x) {
         f32("softmax", "x", x);
     }
 
     /** out[n, d], table[vocab, d], ids[n], each in [0, vocab). */
-    static void embedding(Tensor out, Tensor table, Tensor ids) {
+    void embedding(Tensor out, Tensor table, Tensor ids) {
         f32("embedding", "out", out, "table", table);
         i32("embedding", "ids", ids);
         if (out.cols() != table.cols() || out.rows() != ids.size()) {
@@ -86,7 +100,7 @@ final class OpChecks {
     }
 
     /** out[count, d], src[rows, d], idx[count], each in [0, rows). */
-    static void gatherRows(Tensor out, Tensor src, Tensor idx) {
+    void gatherRows(Tensor out, Tensor src, Tensor idx) {
         f32("gatherRows", "out", out, "src", src);
         i32("gatherRows", "idx", idx);
         if (out.cols() != src.cols() || out.rows() != idx.size()) {
@@ -97,8 +111,11 @@ final class OpChecks {
         disjoint("gatherRows", "out", out, "src", src);
     }
 
-    /** dst[rows, d], src[count, d], idx[count]: distinct, each in [0, rows) — the kernel adds rows in parallel. */
-    static void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
+    /**
+     * dst[rows, d], src[count, d], idx[count]: distinct, each in [0, rows) — the kernel adds rows in parallel.
+     * Distinctness, like the range, is checked on the host only.
+     */
+    void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
         f32("scatterAddRows", "dst", dst, "src", src);
         i32("scatterAddRows", "idx", idx);
         if (src.cols() != dst.cols() || src.rows() != idx.size()) {
@@ -106,23 +123,40 @@ final class OpChecks {
                     s(src), idx.size(), dst.cols(), s(idx), s(dst));
         }
         inRange("scatterAddRows", "idx", idx, dst.rows(), "the rows of dst", dst);
-        IntBuffer b = idx.ints();
-        BitSet seen = new BitSet(dst.rows());
-        for (int i = 0; i < b.limit(); i++) {
-            if (seen.get(b.get(i))) throw error("scatterAddRows: idx %s repeats row %d", s(idx), b.get(i));
-            seen.set(b.get(i));
+        if (device == Device.CPU) {
+            IntBuffer b = idx.ints();
+            BitSet seen = new BitSet(dst.rows());
+            for (int i = 0; i < b.limit(); i++) {
+                if (seen.get(b.get(i))) throw error("scatterAddRows: idx %s repeats row %d", s(idx), b.get(i));
+                seen.set(b.get(i));
+            }
         }
         disjoint("scatterAddRows", "dst", dst, "src", src);
     }
 
+    /**
+     * dst = src: one dtype, the same number of elements, disjoint; each on the host or on this backend's device.
+     */
+    void copy(Tensor dst, Tensor src) {
+        if (dst.dtype() != src.dtype() || dst.size() != src.size()) {
+            throw error("copy: dst %s %s and src %s %s differ in dtype or size", s(dst), dst.dtype(), s(src), src.dtype());
+        }
+        for (Tensor t : new Tensor[] {dst, src}) {
+            if (t.device() != Device.CPU && t.device() != device) {
+                throw error("copy: %s is on %s, but this backend moves data between CPU and %s", t, t.device(), device);
+            }
+        }
+        disjoint("copy", "dst", dst, "src", src);
+    }
+
     /** dst and src: the same number of elements. */
-    static void add(Tensor dst, Tensor src) {
+    void add(Tensor dst, Tensor src) {
         f32("add", "dst", dst, "src", src);
         if (dst.size() != src.size()) throw error("add: dst %s and src %s differ in size", s(dst), s(src));
     }
 
     /** loss[n], logits[n, vocab], targets[n], each in [0, vocab). */
-    static void crossEntropy(Tensor loss, Tensor logits, Tensor targets) {
+    void crossEntropy(Tensor loss, Tensor logits, Tensor targets) {
         f32("crossEntropy", "loss", loss, "logits", logits);
         i32("crossEntropy", "targets", targets);
         if (loss.size() != logits.rows() || targets.size() != logits.rows()) {
@@ -133,7 +167,7 @@ final class OpChecks {
     }
 
     /** out[n], a[n, d], b[n, d]; out must not overlap a or b. */
-    static void rowDot(Tensor out, Tensor a, Tensor b) {
+    void rowDot(Tensor out, Tensor a, Tensor b) {
         f32("rowDot", "out", out, "a", a, "b", b);
         sameRowsCols("rowDot", "a", a, "b", b);
         if (out.size() != a.rows()) throw error("rowDot: out %s should have one entry per row of a %s", s(out), s(a));
@@ -142,7 +176,7 @@ final class OpChecks {
     }
 
     /** x[n, d], s[n]; s must not overlap x (a row would be scaled by a value it already changed). */
-    static void scaleRows(Tensor x, Tensor scale) {
+    void scaleRows(Tensor x, Tensor scale) {
         f32("scaleRows", "x", x, "s", scale);
         if (scale.size() != x.rows()) {
             throw error("scaleRows: s %s should have one entry per row of x %s", s(scale), s(x));
@@ -151,7 +185,7 @@ final class OpChecks {
     }
 
     /** dy[n, m], x[n, k], w[m, k]; dx[n, k] and dw[m, k] each null or disjoint from every other argument. */
-    static void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w) {
+    void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w) {
         f32("matmulBackward", "dy", dy, "x", x, "w", w);
         if (x.cols() != w.cols()) throw error("matmulBackward: x %s and w %s disagree on k", s(x), s(w));
         if (dy.rows() != x.rows() || dy.cols() != w.rows()) {
@@ -172,7 +206,7 @@ final class OpChecks {
     }
 
     /** dx, dy, x[n, d], weight[d], dWeight[d] or null; outputs disjoint from the inputs and each other. */
-    static void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight) {
+    void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight) {
         f32("rmsnormBackward", "dx", dx, "dy", dy, "x", x);
         f32("rmsnormBackward", "weight", weight);
         if (weight.size() != x.cols()) {
@@ -192,7 +226,7 @@ final class OpChecks {
     }
 
     /** As {@link #rope}. */
-    static void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta) {
+    void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta) {
         rope("ropeBackward", "dx", dx, positions, headDim, theta);
     }
 
@@ -200,7 +234,7 @@ final class OpChecks {
      * As {@link #attention} for q, k, v and positions; dOut and dq shaped like q, dk and dv like k; every output
      * disjoint from every other argument.
      */
-    static void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                   Tensor positions, int nHeads, int nKvHeads, int headDim) {
         String op = "attentionBackward";
         f32(op, "dq", dq, "dk", dk, "dv", dv);
@@ -232,7 +266,7 @@ final class OpChecks {
     }
 
     /** Five tensors of one size; dGate and dUp disjoint (each may be an input, element for element). */
-    static void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
+    void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
         f32("swigluBackward", "dGate", dGate, "dUp", dUp, "dOut", dOut);
         f32("swigluBackward", "gate", gate, "up", up);
         long size = dOut.size();
@@ -244,7 +278,7 @@ final class OpChecks {
     }
 
     /** As {@link #crossEntropy}; dLogits shaped like logits (may be logits); dLoss[n] or null. */
-    static void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss) {
+    void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss) {
         String op = "crossEntropyBackward";
         f32(op, "dLogits", dLogits, "logits", logits);
         i32(op, "targets", targets);
@@ -266,7 +300,7 @@ final class OpChecks {
     static final int MAX_LORA_RANK = 256;
 
     /** out[n, m], x[n, k], a[r, k], b[m, r], 1 ≤ r ≤ MAX_LORA_RANK; out disjoint from the inputs. */
-    static void loraForward(Tensor out, Tensor x, Tensor a, Tensor b) {
+    void loraForward(Tensor out, Tensor x, Tensor a, Tensor b) {
         loraShapes("loraForward", x, a, b);
         f32("loraForward", "out", out);
         if (out.rows() != x.rows() || out.cols() != b.rows()) {
@@ -276,7 +310,7 @@ final class OpChecks {
     }
 
     /** As {@link #loraForward}; dy[n, m], dx like x, dA like a, dB like b; every output disjoint from everything else. */
-    static void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b) {
+    void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b) {
         String op = "loraBackward";
         loraShapes(op, x, a, b);
         f32(op, "dx", dx, "dA", dA, "dB", dB);
@@ -295,7 +329,7 @@ final class OpChecks {
         disjoint(op, "dB", dB, "b", b);
     }
 
-    private static void loraShapes(String op, Tensor x, Tensor a, Tensor b) {
+    private void loraShapes(String op, Tensor x, Tensor a, Tensor b) {
         f32(op, "x", x, "a", a, "b", b);
         int r = a.rows();
         if (r < 1 || r > MAX_LORA_RANK) throw error("%s: rank %d of a %s must be in [1, %d]", op, r, s(a), MAX_LORA_RANK);
@@ -303,7 +337,7 @@ final class OpChecks {
         if (b.cols() != r) throw error("%s: b %s should have %d columns, the rank of a %s", op, s(b), r, s(a));
     }
 
-    private static void rope(String op, String name, Tensor x, Tensor positions, int headDim, float theta) {
+    private void rope(String op, String name, Tensor x, Tensor positions, int headDim, float theta) {
         f32(op, name, x);
         i32(op, "positions", positions);
         if (headDim <= 0 || headDim % 2 != 0) throw error("%s: headDim %d must be positive and even", op, headDim);
@@ -314,32 +348,45 @@ final class OpChecks {
         if (!(theta > 0)) throw error("%s: theta %s must be positive", op, theta);
     }
 
-    private static void f32(String op, String name, Tensor t) {
+    private void f32(String op, String name, Tensor t) {
         if (t.dtype() != Tensor.DType.F32) throw error("%s: %s %s should be F32, not I32", op, name, s(t));
+        onDevice(op, name, t);
     }
 
-    private static void f32(String op, String n1, Tensor t1, String n2, Tensor t2) {
+    private void f32(String op, String n1, Tensor t1, String n2, Tensor t2) {
         f32(op, n1, t1);
         f32(op, n2, t2);
     }
 
-    private static void f32(String op, String n1, Tensor t1, String n2, Tensor t2, String n3, Tensor t3) {
+    private void f32(String op, String n1, Tensor t1, String n2, Tensor t2, String n3, Tensor t3) {
         f32(op, n1, t1, n2, t2);
         f32(op, n3, t3);
     }
 
-    private static void i32(String op, String name, Tensor t) {
+    private void i32(String op, String name, Tensor t) {
         if (t.dtype() != Tensor.DType.I32) throw error("%s: %s %s should be I32, not F32", op, name, s(t));
+        onDevice(op, name, t);
     }
 
-    private static void sameRowsCols(String op, String n1, Tensor t1, String n2, Tensor t2) {
+    private void onDevice(String op, String name, Tensor t) {
+        if (t.device() != device) {
+            throw error("%s: %s %s is on %s, but this backend computes on %s: move it with Backend.copy or upload",
+                    op, name, s(t), t.device(), device);
+        }
+    }
+
+    private void sameRowsCols(String op, String n1, Tensor t1, String n2, Tensor t2) {
         if (t1.rows() != t2.rows() || t1.cols() != t2.cols()) {
             throw error("%s: %s %s and %s %s differ in shape", op, n1, s(t1), n2, s(t2));
         }
     }
 
-    /** Every value of the int tensor t lies in [0, bound), bound being a dimension of the tensor `of`. */
-    private static void inRange(String op, String name, Tensor t, int bound, String what, Tensor of) {
+    /**
+     * Every value of the int tensor t lies in [0, bound), bound being a dimension of the tensor `of`. Checked on
+     * the host only (see the class comment).
+     */
+    private void inRange(String op, String name, Tensor t, int bound, String what, Tensor of) {
+        if (device != Device.CPU) return;
         IntBuffer b = t.ints();
         for (int i = 0; i < b.limit(); i++) {
             int v = b.get(i);
@@ -348,14 +395,14 @@ final class OpChecks {
     }
 
     /** t is disjoint from each of the others. */
-    private static void disjoint(String op, String name, Tensor t, String n1, Tensor t1, String n2, Tensor t2,
+    private void disjoint(String op, String name, Tensor t, String n1, Tensor t1, String n2, Tensor t2,
                                  String n3, Tensor t3) {
         disjoint(op, name, t, n1, t1);
         disjoint(op, name, t, n2, t2);
         disjoint(op, name, t, n3, t3);
     }
 
-    private static void disjoint(String op, String n1, Tensor t1, String n2, Tensor t2) {
+    private void disjoint(String op, String n1, Tensor t1, String n2, Tensor t2) {
         long a = start(t1), b = start(t2);
         if (t1.bytes() > 0 && t2.bytes() > 0 && a < b + t2.bytes() && b < a + t1.bytes()) {
             throw error("%s: %s %s overlaps %s %s in memory", op, n1, s(t1), n2, s(t2));
@@ -364,7 +411,7 @@ final class OpChecks {
 
     /** Address of the tensor's first element: a view is its base address plus a position. */
     private static long start(Tensor t) {
-        var p = t.dtype() == Tensor.DType.F32 ? t.f32() : t.i32();
+        var p = t.pointer();
         return p.address() + p.position() * t.dtype().bytes;
     }
 

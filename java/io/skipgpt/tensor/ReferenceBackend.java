@@ -9,15 +9,33 @@ import java.nio.IntBuffer;
  * work as they do natively. Every op first runs the same argument checks as the other backends.
  */
 public final class ReferenceBackend implements Backend {
+    private static final OpChecks CHECK = new OpChecks(Device.CPU);
+
     @Override
     public String name() {
         return "reference";
     }
 
+    @Override
+    public Device device() {
+        return Device.CPU;
+    }
+
+    @Override
+    public Tensor allocate(Tensor.DType dtype, int... shape) {
+        return Tensor.zeros(dtype, shape);
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        CHECK.copy(dst, src);
+        dst.copyFrom(src);
+    }
+
     /** out[n, m] = x[n, k] · w[m, k]ᵀ */
     @Override
     public void matmul(Tensor out, Tensor x, Tensor w) {
-        OpChecks.matmul(out, x, w);
+        CHECK.matmul(out, x, w);
         int n = x.rows(), k = x.cols(), m = w.rows();
         FloatBuffer o = out.floats(), a = x.floats(), b = w.floats();
         for (int i = 0; i < n; i++) {
@@ -32,7 +50,7 @@ public final class ReferenceBackend implements Backend {
     /** out[n, d] = x / sqrt(mean(x²) + eps) * weight[d] */
     @Override
     public void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) {
-        OpChecks.rmsnorm(out, x, weight);
+        CHECK.rmsnorm(out, x, weight);
         int n = x.rows(), d = x.cols();
         FloatBuffer o = out.floats(), a = x.floats(), g = weight.floats();
         for (int i = 0; i < n; i++) {
@@ -47,7 +65,7 @@ public final class ReferenceBackend implements Backend {
     /** x[n, heads * headDim]: pair p of each head turns by positions[i] * theta^(-2p / headDim). */
     @Override
     public void rope(Tensor x, Tensor positions, int headDim, float theta, RopeStyle style) {
-        OpChecks.rope(x, positions, headDim, theta);
+        CHECK.rope(x, positions, headDim, theta);
         rotate(x, positions, headDim, theta, style, 1);
     }
 
@@ -58,7 +76,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
                           int nHeads, int nKvHeads, int headDim) {
-        OpChecks.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
+        CHECK.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
         int n = q.rows(), qCols = q.cols(), kvCols = k.cols(), group = nHeads / nKvHeads;
         FloatBuffer o = out.floats(), qs = q.floats(), ks = k.floats(), vs = v.floats();
         IntBuffer pos = positions.ints();
@@ -79,7 +97,7 @@ public final class ReferenceBackend implements Backend {
     /** out = gate / (1 + e^-gate) * up */
     @Override
     public void swiglu(Tensor out, Tensor gate, Tensor up) {
-        OpChecks.swiglu(out, gate, up);
+        CHECK.swiglu(out, gate, up);
         FloatBuffer o = out.floats(), g = gate.floats(), u = up.floats();
         for (int i = 0; i < o.limit(); i++) {
             double x = g.get(i);
@@ -90,7 +108,7 @@ public final class ReferenceBackend implements Backend {
     /** x[n, d] <- exp(x - max) / sum, row by row */
     @Override
     public void softmax(Tensor x) {
-        OpChecks.softmax(x);
+        CHECK.softmax(x);
         int n = x.rows(), d = x.cols();
         FloatBuffer a = x.floats();
         for (int i = 0; i < n; i++) {
@@ -105,21 +123,21 @@ public final class ReferenceBackend implements Backend {
     /** out[n, d] = table[ids[i]] */
     @Override
     public void embedding(Tensor out, Tensor table, Tensor ids) {
-        OpChecks.embedding(out, table, ids);
+        CHECK.embedding(out, table, ids);
         copyRows(out, table, ids);
     }
 
     /** out[count, d] = src[idx[i]] */
     @Override
     public void gatherRows(Tensor out, Tensor src, Tensor idx) {
-        OpChecks.gatherRows(out, src, idx);
+        CHECK.gatherRows(out, src, idx);
         copyRows(out, src, idx);
     }
 
     /** dst[idx[i]] += src[i] */
     @Override
     public void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
-        OpChecks.scatterAddRows(dst, src, idx);
+        CHECK.scatterAddRows(dst, src, idx);
         int d = src.cols();
         FloatBuffer o = dst.floats(), a = src.floats();
         IntBuffer rows = idx.ints();
@@ -134,7 +152,7 @@ public final class ReferenceBackend implements Backend {
     /** dst += src */
     @Override
     public void add(Tensor dst, Tensor src) {
-        OpChecks.add(dst, src);
+        CHECK.add(dst, src);
         FloatBuffer o = dst.floats(), a = src.floats();
         for (int i = 0; i < o.limit(); i++) o.put(i, o.get(i) + a.get(i));
     }
@@ -142,7 +160,7 @@ public final class ReferenceBackend implements Backend {
     /** loss[i] = log(sum_j exp(logits[i, j])) - logits[i, targets[i]] */
     @Override
     public void crossEntropy(Tensor loss, Tensor logits, Tensor targets) {
-        OpChecks.crossEntropy(loss, logits, targets);
+        CHECK.crossEntropy(loss, logits, targets);
         int n = logits.rows(), vocab = logits.cols();
         FloatBuffer o = loss.floats(), a = logits.floats();
         IntBuffer target = targets.ints();
@@ -158,7 +176,7 @@ public final class ReferenceBackend implements Backend {
     /** out[i] = a_i · b_i */
     @Override
     public void rowDot(Tensor out, Tensor a, Tensor b) {
-        OpChecks.rowDot(out, a, b);
+        CHECK.rowDot(out, a, b);
         int n = a.rows(), d = a.cols();
         FloatBuffer o = out.floats(), x = a.floats(), y = b.floats();
         for (int i = 0; i < n; i++) {
@@ -171,7 +189,7 @@ public final class ReferenceBackend implements Backend {
     /** x[i, j] *= s[i] */
     @Override
     public void scaleRows(Tensor x, Tensor s) {
-        OpChecks.scaleRows(x, s);
+        CHECK.scaleRows(x, s);
         int n = x.rows(), d = x.cols();
         FloatBuffer a = x.floats(), scale = s.floats();
         for (int i = 0; i < n; i++) {
@@ -182,7 +200,7 @@ public final class ReferenceBackend implements Backend {
     /** dx[n, k] (=|+=) Σ_j dy[i, j] w[j, p]; dw[m, k] += Σ_i dy[i, j] x[i, p] */
     @Override
     public void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w, boolean addToDx) {
-        OpChecks.matmulBackward(dx, dw, dy, x, w);
+        CHECK.matmulBackward(dx, dw, dy, x, w);
         int n = x.rows(), k = x.cols(), m = w.rows();
         FloatBuffer g = dy.floats(), a = x.floats(), b = w.floats();
         if (dx != null) {
@@ -210,7 +228,7 @@ public final class ReferenceBackend implements Backend {
     /** dx = r w dy - x r³/d Σ dy w x per row; dWeight += Σ_i dy x r */
     @Override
     public void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight, float eps) {
-        OpChecks.rmsnormBackward(dx, dWeight, dy, x, weight);
+        CHECK.rmsnormBackward(dx, dWeight, dy, x, weight);
         int n = x.rows(), d = x.cols();
         FloatBuffer o = dx.floats(), g = dy.floats(), a = x.floats(), wt = weight.floats();
         double[] dWeightSum = new double[d];
@@ -237,7 +255,7 @@ public final class ReferenceBackend implements Backend {
     /** dx[n, heads * headDim]: pair p of each head turns back by positions[i] * theta^(-2p / headDim). */
     @Override
     public void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta, RopeStyle style) {
-        OpChecks.ropeBackward(dx, positions, headDim, theta);
+        CHECK.ropeBackward(dx, positions, headDim, theta);
         rotate(dx, positions, headDim, theta, style, -1);
     }
 
@@ -249,7 +267,7 @@ public final class ReferenceBackend implements Backend {
     @Override
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
                                   Tensor positions, int nHeads, int nKvHeads, int headDim) {
-        OpChecks.attentionBackward(dq, dk, dv, dOut, q, k, v, positions, nHeads, nKvHeads, headDim);
+        CHECK.attentionBackward(dq, dk, dv, dOut, q, k, v, positions, nHeads, nKvHeads, headDim);
         int n = q.rows(), qCols = q.cols(), kvCols = k.cols(), group = nHeads / nKvHeads;
         FloatBuffer dqs = dq.floats(), gs = dOut.floats(), qs = q.floats(), ks = k.floats(), vs = v.floats();
         IntBuffer pos = positions.ints();
@@ -289,7 +307,7 @@ public final class ReferenceBackend implements Backend {
     /** dGate = dOut·up·σ·(1 + gate·(1 - σ)), dUp = dOut·gate·σ, σ = 1 / (1 + e^-gate) */
     @Override
     public void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
-        OpChecks.swigluBackward(dGate, dUp, dOut, gate, up);
+        CHECK.swigluBackward(dGate, dUp, dOut, gate, up);
         FloatBuffer dg = dGate.floats(), du = dUp.floats(), dy = dOut.floats(), g = gate.floats(), u = up.floats();
         for (int i = 0; i < dy.limit(); i++) {
             double x = g.get(i), y = u.get(i), grad = dy.get(i), sigma = 1 / (1 + Math.exp(-x));
@@ -301,7 +319,7 @@ public final class ReferenceBackend implements Backend {
     /** dLogits[i, j] = scale · (dLoss[i] or 1) · (softmax(logits[i])[j] - [j = targets[i]]) */
     @Override
     public void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss, float scale) {
-        OpChecks.crossEntropyBackward(dLogits, logits, targets, dLoss);
+        CHECK.crossEntropyBackward(dLogits, logits, targets, dLoss);
         int n = logits.rows(), vocab = logits.cols();
         FloatBuffer o = dLogits.floats(), a = logits.floats(), c = dLoss == null ? null : dLoss.floats();
         IntBuffer target = targets.ints();
@@ -322,7 +340,7 @@ public final class ReferenceBackend implements Backend {
     /** u = x·aᵀ in double, then out[i, j] += scale · Σ_t u[i, t]·b[j, t] */
     @Override
     public void loraForward(Tensor out, Tensor x, Tensor a, Tensor b, float scale) {
-        OpChecks.loraForward(out, x, a, b);
+        CHECK.loraForward(out, x, a, b);
         int n = x.rows(), m = b.rows(), r = a.rows();
         double[] u = lowRank(x, a);
         FloatBuffer o = out.floats(), bs = b.floats();
@@ -338,7 +356,7 @@ public final class ReferenceBackend implements Backend {
     /** u = x·aᵀ, g = scale·dy·b; dx += g·a, dA += gᵀ·x, dB += scale·dyᵀ·u, each summed in double, added once */
     @Override
     public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale) {
-        OpChecks.loraBackward(dx, dA, dB, dy, x, a, b);
+        CHECK.loraBackward(dx, dA, dB, dy, x, a, b);
         int n = x.rows(), k = x.cols(), m = b.rows(), r = a.rows();
         double[] u = lowRank(x, a), g = new double[n * r];
         FloatBuffer gy = dy.floats(), xs = x.floats(), as = a.floats(), bs = b.floats();

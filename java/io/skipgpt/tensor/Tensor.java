@@ -11,6 +11,13 @@ import org.bytedeco.javacpp.Pointer;
  * A dense row-major tensor in native memory: float32 activations and weights, or int32 ids, positions and
  * indices. A tensor either owns its memory (closed deterministically) or is a view of rows of another one.
  * Shapes are small int arrays; the last dimension is the row length, the product of the others the row count.
+ *
+ * <p>A tensor lives on a {@link Device}. Host tensors ({@link Device#CPU}, made by the static factories here)
+ * are read and written from Java. A device tensor is made by a device backend ({@link Backend#allocate},
+ * {@link Backend#upload}); its pointer holds a device address that Java never dereferences, so every host
+ * accessor ({@link #get}, {@link #floats()}, {@link #toFloatArray()}, {@link #copyFrom(Tensor)}, ...) throws an
+ * {@link IllegalStateException} for it: move data with {@link Backend#copy} or {@link Backend#download}.
+ * Shapes, {@link #rows(int, int)} views and {@link #reshape} work the same on every device.
  */
 public final class Tensor implements AutoCloseable {
     public enum DType {
@@ -27,14 +34,36 @@ public final class Tensor implements AutoCloseable {
     private final int[] shape;
     private final long size;
     private final Pointer data;
-    private final boolean owner;
+    private final Device device;
+    /** Frees the memory on close: null for views, which own nothing. */
+    private final Runnable release;
 
-    private Tensor(DType dtype, int[] shape, Pointer data, boolean owner) {
+    private Tensor(DType dtype, int[] shape, Pointer data, Device device, Runnable release) {
         this.dtype = dtype;
         this.shape = shape.clone();
         this.size = product(shape);
         this.data = data;
-        this.owner = owner;
+        this.device = device;
+        this.release = release;
+    }
+
+    private static Tensor host(DType dtype, int[] shape, Pointer data) {
+        return new Tensor(dtype, shape, data, Device.CPU, data::close);
+    }
+
+    /** A zero-filled host tensor of either dtype. */
+    public static Tensor zeros(DType dtype, int... shape) {
+        return dtype == DType.F32 ? f32(shape) : i32(shape);
+    }
+
+    /**
+     * A tensor over memory a device backend allocated: {@code address} holds the device address (position 0),
+     * {@code release} frees the memory when the tensor is closed.
+     */
+    static Tensor onDevice(DType dtype, int[] shape, Device device, Pointer address, Runnable release) {
+        check(device != Device.CPU, "onDevice: host tensors come from the static factories");
+        Pointer typed = dtype == DType.F32 ? new FloatPointer(address) : new IntPointer(address);
+        return new Tensor(dtype, shape, typed, device, release);
     }
 
     /** A zero-filled float32 tensor. */
@@ -42,7 +71,7 @@ public final class Tensor implements AutoCloseable {
         long n = product(shape);
         FloatPointer p = new FloatPointer(Math.max(1, n));
         p.zero();
-        return new Tensor(DType.F32, shape, p, true);
+        return host(DType.F32, shape, p);
     }
 
     /** A zero-filled int32 tensor. */
@@ -50,7 +79,7 @@ public final class Tensor implements AutoCloseable {
         long n = product(shape);
         IntPointer p = new IntPointer(Math.max(1, n));
         p.zero();
-        return new Tensor(DType.I32, shape, p, true);
+        return host(DType.I32, shape, p);
     }
 
     public static Tensor of(float[] values, int... shape) {
@@ -69,6 +98,10 @@ public final class Tensor implements AutoCloseable {
 
     public DType dtype() {
         return dtype;
+    }
+
+    public Device device() {
+        return device;
     }
 
     public int[] shape() {
@@ -99,16 +132,33 @@ public final class Tensor implements AutoCloseable {
         return (int) rows;
     }
 
-    /** The float32 data, positioned at this tensor's first element. */
+    /** The float32 data of a host tensor, positioned at this tensor's first element. */
     public FloatPointer f32() {
+        onHost("f32()");
+        return floatPointer();
+    }
+
+    /** The int32 data of a host tensor, positioned at this tensor's first element. */
+    public IntPointer i32() {
+        onHost("i32()");
+        return intPointer();
+    }
+
+    /** The float32 data on any device, for backends: a device address must only reach kernels. */
+    FloatPointer floatPointer() {
         check(dtype == DType.F32, "tensor is " + dtype + ", not F32");
         return (FloatPointer) data;
     }
 
-    /** The int32 data, positioned at this tensor's first element. */
-    public IntPointer i32() {
+    /** The int32 data on any device, for backends: a device address must only reach kernels. */
+    IntPointer intPointer() {
         check(dtype == DType.I32, "tensor is " + dtype + ", not I32");
         return (IntPointer) data;
+    }
+
+    /** The data on any device as a pointer of the tensor's dtype, positioned at the first element. */
+    Pointer pointer() {
+        return data;
     }
 
     /** A heap-free view of the float data for Java-side loops (reference backend, tests, sampling). */
@@ -135,13 +185,13 @@ public final class Tensor implements AutoCloseable {
         Pointer view = dtype == DType.F32
                 ? new FloatPointer((FloatPointer) data).position(((FloatPointer) data).position() + offset)
                 : new IntPointer((IntPointer) data).position(((IntPointer) data).position() + offset);
-        return new Tensor(dtype, new int[] {count, cols}, view, false);
+        return new Tensor(dtype, new int[] {count, cols}, view, device, null);
     }
 
     /** The same memory seen with another shape of the same size. */
     public Tensor reshape(int... newShape) {
         check(product(newShape) == size, "cannot reshape " + Arrays.toString(shape) + " to " + Arrays.toString(newShape));
-        return new Tensor(dtype, newShape, data, false);
+        return new Tensor(dtype, newShape, data, device, null);
     }
 
     public float get(long i) {
@@ -178,7 +228,10 @@ public final class Tensor implements AutoCloseable {
         f32().put(values);
     }
 
+    /** A host-to-host copy; {@link Backend#copy} also moves data between the host and a device. */
     public void copyFrom(Tensor other) {
+        onHost("copyFrom");
+        other.onHost("copyFrom");
         check(other.dtype == dtype && other.size == size, "copyFrom: size or dtype mismatch");
         // Pointer.memcpy reads positions as bytes, a view's position counts elements: pass byte positions
         Pointer.memcpy(new Pointer(data).position(data.position() * dtype.bytes),
@@ -196,12 +249,20 @@ public final class Tensor implements AutoCloseable {
 
     @Override
     public void close() {
-        if (owner) data.close();
+        if (release != null) release.run();
     }
 
     @Override
     public String toString() {
-        return "Tensor" + Arrays.toString(shape) + " " + dtype;
+        return "Tensor" + Arrays.toString(shape) + " " + dtype + (device == Device.CPU ? "" : " on " + device);
+    }
+
+    /** Host accessors read memory through the pointer: a device address there would crash the JVM. */
+    private void onHost(String accessor) {
+        if (device != Device.CPU) {
+            throw new IllegalStateException(this + ": " + accessor + " needs a host tensor; copy it to the host with "
+                    + "Backend.download or Backend.copy first");
+        }
     }
 
     static long product(int[] shape) {

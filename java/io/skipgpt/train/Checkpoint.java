@@ -1,5 +1,8 @@
 package io.skipgpt.train;
 
+import io.skipgpt.io.ModelFormatException;
+import io.skipgpt.io.Safetensors;
+
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
@@ -95,7 +98,7 @@ public final class Checkpoint {
         Path target = root.resolve(String.format("step-%08d", state.step()));
         Path tmp = Files.createDirectory(freshName(root, TMP_PREFIX + state.step() + "-"));
         try {
-            SafetensorsFile.write(tmp.resolve(TENSORS_FILE), tensors);
+            Safetensors.write(tmp.resolve(TENSORS_FILE), tensors, java.util.Map.of("format", FORMAT));
             writeState(tmp.resolve(STATE_FILE), state);
             syncDirectory(tmp);
             if (Files.exists(target)) {
@@ -130,7 +133,11 @@ public final class Checkpoint {
         State state = readState(dir.resolve(STATE_FILE));
         Path tensorsFile = dir.resolve(TENSORS_FILE);
         if (!Files.isRegularFile(tensorsFile)) throw new NoSuchFileException(tensorsFile.toString(), null, "checkpoint has no tensor file");
-        return new Loaded(dir, state, SafetensorsFile.read(tensorsFile));
+        try {
+            return new Loaded(dir, state, Safetensors.readAll(tensorsFile));
+        } catch (ModelFormatException e) {
+            throw new IOException(e.getMessage(), e);
+        }
     }
 
     private static void writeState(Path file, State s) throws IOException {
@@ -161,17 +168,17 @@ public final class Checkpoint {
         try {
             root = JsonParser.parseString(Files.readString(file));
         } catch (CharacterCodingException e) {
-            throw SafetensorsFile.corrupt(file, "not UTF-8 text");
+            throw corrupt(file, "not UTF-8 text");
         } catch (JsonParseException e) {
-            throw SafetensorsFile.corrupt(file, "not valid JSON (" + e.getMessage() + ")");
+            throw corrupt(file, "not valid JSON (" + e.getMessage() + ")");
         }
         JsonElement format = root.isJsonObject() ? root.getAsJsonObject().get("format") : null;
         if (format == null || !format.isJsonPrimitive() || !FORMAT.equals(format.getAsString())) {
-            throw SafetensorsFile.corrupt(file, "not a " + FORMAT + " file");
+            throw corrupt(file, "not a " + FORMAT + " file");
         }
         JsonObject o = root.getAsJsonObject();
         try {
-            if (o.get("version").getAsInt() != VERSION) throw SafetensorsFile.corrupt(file, "version " + o.get("version") + ", this build reads " + VERSION);
+            if (o.get("version").getAsInt() != VERSION) throw corrupt(file, "version " + o.get("version") + ", this build reads " + VERSION);
             JsonObject data = o.getAsJsonObject("dataset");
             JsonArray rngJson = o.getAsJsonArray("rng");
             long[] rng = new long[rngJson.size()];
@@ -181,7 +188,7 @@ public final class Checkpoint {
                     rng, o.getAsJsonObject("hyper"), o.getAsJsonObject("extra"));
         } catch (RuntimeException e) {
             // A missing field (null), a wrong kind (ClassCast, IllegalState), a bad number or a bad value.
-            throw SafetensorsFile.corrupt(file, "malformed training state (" + e + ")");
+            throw corrupt(file, "malformed training state (" + e + ")");
         }
     }
 
@@ -247,5 +254,9 @@ public final class Checkpoint {
         } catch (IOException e) {
             // Not supported here: the rename is still atomic, only its durability across power loss is weaker.
         }
+    }
+
+    private static IOException corrupt(Path file, String problem) {
+        return new IOException(file + ": " + problem);
     }
 }

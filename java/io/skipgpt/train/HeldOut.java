@@ -22,7 +22,12 @@ public record HeldOut(double nll, double ppl, double moduleSparsity, double flop
     /** Scores {@code data}'s held-out examples; {@code routers} may be null (dense). */
     public static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset data,
                                    Routers routers, Adapter adapter) {
-        TokenDataset.Batch held = data.heldOut();
+        return evaluate(config, weights, backend, data.heldOut(), routers, adapter);
+    }
+
+    /** Scores examples (each its inputs and the last target) from an empty cache apiece. */
+    public static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset.Batch held,
+                                   Routers routers, Adapter adapter) {
         RoutingStats stats = new RoutingStats(config);
         try (LlamaModel model = new LlamaModel(config, weights, backend, adapter);
                 RouterGate gate = routers == null ? null

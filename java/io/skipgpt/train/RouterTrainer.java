@@ -25,7 +25,7 @@ public final class RouterTrainer {
     /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
     public record Options(double sparsity, int steps, int batch, int accum, double lr, String schedule, int warmup,
                           double alpha, double weightDecay, double clip, long seed, int evalEvery,
-                          int checkpointEvery) {
+                          int checkpointEvery, boolean calibrate) {
         public Options {
             require(sparsity >= 0 && sparsity < 1, "--sparsity must be in [0, 1), got " + sparsity);
             require(steps > 0, "--steps must be positive");
@@ -74,8 +74,15 @@ public final class RouterTrainer {
         this.progress = progress;
     }
 
+    static final int CALIBRATION_SEQUENCES = 64;
+
     public static Path routersFile(Path out) {
         return out.resolve("routers.safetensors");
+    }
+
+    /** With calibration, the routers as trained, before the threshold shift. */
+    public static Path rawRoutersFile(Path out) {
+        return out.resolve("routers-uncalibrated.safetensors");
     }
 
     /** Trains (or resumes when {@code resume} and a checkpoint exists), writes the routers and returns the final eval. */
@@ -103,7 +110,41 @@ public final class RouterTrainer {
 
     /** Held-out perplexity and realised sparsity with deterministic routing, the way inference runs. */
     public HeldOut evaluate(Routers routers) {
-        return HeldOut.evaluate(config, weights, backend, data, routers, Adapter.NONE);
+        return evaluateOn(routers, data.heldOut());
+    }
+
+    HeldOut evaluateOn(Routers routers, TokenDataset.Batch examples) {
+        return HeldOut.evaluate(config, weights, backend, examples, routers, Adapter.NONE);
+    }
+
+    /**
+     * Threshold calibration: with deterministic routing a module runs iff z_exec > z_skip, which rounds the
+     * probabilities training sampled from, so the realised sparsity usually falls short of the target. This finds
+     * one shift delta, subtracted from every execute bias (execute iff z_exec − delta > z_skip), that brings the
+     * deterministic sparsity on the first {@code sequences} training sequences to the target (bisection; the
+     * sparsity grows with delta). Held-out data is not looked at. Returns delta.
+     */
+    public double calibrate(Routers routers, int sequences) {
+        TokenDataset.Batch calib = data.trainHead(sequences);
+        double lo = -30, hi = 30;
+        float[] base = routers.bias().toFloatArray();
+        for (int it = 0; it < 30; it++) {
+            double mid = (lo + hi) / 2;
+            shiftExecute(routers, base, mid);
+            if (evaluateOn(routers, calib).moduleSparsity() < options.sparsity()) lo = mid;
+            else hi = mid;
+        }
+        double delta = (lo + hi) / 2;
+        shiftExecute(routers, base, delta);
+        return delta;
+    }
+
+    private void shiftExecute(Routers routers, float[] base, double delta) {
+        for (int l = 0; l < config.nLayers(); l++) {
+            for (int ch : new int[] {Routers.ATTN_EXECUTE, Routers.MLP_EXECUTE}) {
+                routers.bias().set(4L * l + ch, (float) (base[4 * l + ch] - delta));
+            }
+        }
     }
 
     /** Stage 1: the routers train against CE and the sparsity penalty, tau annealed 5 -> 1. */
@@ -180,6 +221,14 @@ public final class RouterTrainer {
 
         @Override
         public String writeResult() throws IOException {
+            if (options.calibrate()) {
+                RouterFile.write(rawRoutersFile(out), routers);
+                HeldOut before = evaluate();
+                double delta = calibrate(routers, CALIBRATION_SEQUENCES);
+                progress.printf("calibrated the execute threshold by %.4f on %d training sequences: held-out sparsity "
+                        + "%.4f -> %.4f%n", delta, CALIBRATION_SEQUENCES, before.moduleSparsity(),
+                        evaluate().moduleSparsity());
+            }
             RouterFile.write(routersFile(out), routers);
             return "wrote " + routersFile(out);
         }

@@ -207,6 +207,11 @@ public final class TokenDataset {
         return batchOf(picked);
     }
 
+    /** The first {@code count} training examples in corpus order (calibration); the stream's cursor does not move. */
+    public Batch trainHead(int count) {
+        return batchOf(train.subList(0, Math.min(count, train.size())));
+    }
+
     /** All held-out examples, in corpus order (empty when nothing is held out). */
     public Batch heldOut() {
         return batchOf(heldOut);

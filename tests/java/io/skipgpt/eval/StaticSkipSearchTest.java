@@ -10,6 +10,7 @@ import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.StaticSkip;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
+import io.skipgpt.testing.CharTokenizer;
 import io.skipgpt.tokenizer.Tokenizer;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -17,31 +18,7 @@ import org.junit.jupiter.api.Test;
 class StaticSkipSearchTest {
     static final LlamaConfig CONFIG = new LlamaConfig(16, 24, 3, 4, 2, 40, 64, 10000f, 1e-5f, true);
 
-    static final Tokenizer CHARS = new Tokenizer() {
-        public int[] encode(String text) {
-            return text.chars().map(ch -> 3 + ch % 37).toArray();
-        }
-
-        public String decode(int[] ids) {
-            return "";
-        }
-
-        public int bos() {
-            return 1;
-        }
-
-        public int eos() {
-            return 2;
-        }
-
-        public int vocabSize() {
-            return 40;
-        }
-
-        public String describe() {
-            return "chars";
-        }
-    };
+    static final Tokenizer CHARS = new CharTokenizer(40);
 
     static final String TEXT = "a small calibration text\n<|endoftext|>\nwith two documents in it";
 

@@ -3,8 +3,10 @@ package io.skipgpt.tensor;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import java.io.ByteArrayOutputStream;
 import java.io.File;
@@ -33,50 +35,100 @@ class BackendsTest {
         assertEquals(List.of(), noteLines());
     }
 
+    /** Stands in for the CUDA backend where the tests need one that opened. */
+    private static final Backend FAKE_CUDA = new ReferenceBackend();
+    private static final Backends.CudaOpener OPENS = () -> FAKE_CUDA;
+    private static final Backends.CudaOpener FAILS = () -> {
+        throw new IllegalStateException("the CUDA libraries could not be loaded (UnsatisfiedLinkError: no jnicudart)");
+    };
+    private static final Backends.CudaOpener CANNOT_LINK = () -> {
+        throw new NoClassDefFoundError("org/bytedeco/cuda/cudart/CUstream_st");
+    };
+    private static final Backends.CudaOpener MUST_NOT_OPEN = () -> {
+        throw new AssertionError("the CUDA backend must not be opened without a GPU");
+    };
+
     @Test
-    void autoOnThisMachineFallsBackWithOneLine() {
+    void autoOnThisMachineSaysWhatItPickedInOneLine() {
         GpuProbe.Result gpu = GpuProbe.probe();
-        Backend backend = Backends.open("auto", notes);
-        assertInstanceOf(CpuBackend.class, backend, "no CUDA backend is built into this version");
-        assertEquals(1, noteLines().size(), () -> "one line expected, got " + noteLines());
-        if (!gpu.available()) {
-            assertEquals("device auto: no usable GPU (" + gpu.message() + "); using CPU", noteLines().get(0));
+        try (Backend backend = Backends.open("auto", notes)) {
+            assertEquals(1, noteLines().size(), () -> "one line expected, got " + noteLines());
+            if (!gpu.available()) {
+                assertInstanceOf(CpuBackend.class, backend);
+                assertEquals("device auto: no usable GPU (" + gpu.message() + "); using CPU", noteLines().get(0));
+            }
         }
     }
 
     @Test
     void autoWithoutGpuNamesTheReason() {
-        assertInstanceOf(CpuBackend.class, Backends.open("auto", notes, NO_GPU));
+        assertInstanceOf(CpuBackend.class, Backends.open("auto", notes, NO_GPU, MUST_NOT_OPEN));
         assertEquals(List.of("device auto: no usable GPU (no NVIDIA driver (libcuda.so.1 not found)); using CPU"),
                 noteLines());
     }
 
     @Test
-    void autoWithGpuSaysTheCudaBackendIsMissing() {
-        assertInstanceOf(CpuBackend.class, Backends.open("auto", notes, H200));
-        assertEquals(List.of("device auto: found GPU NVIDIA H200, but the CUDA backend is not built into this "
-                + "version; using CPU"), noteLines());
+    void autoWithGpuUsesTheCudaBackend() {
+        assertSame(FAKE_CUDA, Backends.open("auto", notes, H200, OPENS));
+        assertEquals(List.of("device auto: using GPU NVIDIA H200 (CUDA backend)"), noteLines());
     }
 
     @Test
-    void cudaOnThisMachineFailsClearly() {
+    void autoFallsBackWithOneLineWhenTheCudaBackendCannotStart() {
+        assertInstanceOf(CpuBackend.class, Backends.open("auto", notes, H200, FAILS));
+        assertEquals(List.of("device auto: found GPU NVIDIA H200, but the CUDA backend could not start: the CUDA "
+                + "libraries could not be loaded (UnsatisfiedLinkError: no jnicudart); using CPU"), noteLines());
+    }
+
+    @Test
+    void autoFallsBackWhenTheCudaClassesCannotLink() {
+        assertInstanceOf(CpuBackend.class, Backends.open("auto", notes, H200, CANNOT_LINK));
+        assertEquals(List.of("device auto: found GPU NVIDIA H200, but the CUDA backend could not start: the CUDA "
+                + "classes could not be linked (java.lang.NoClassDefFoundError: org/bytedeco/cuda/cudart/CUstream_st); "
+                + "using CPU"), noteLines());
+    }
+
+    @Test
+    void cudaOnThisMachineOpensOrFailsClearly() {
         GpuProbe.Result gpu = GpuProbe.probe();
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Backends.open("cuda", notes));
-        if (!gpu.available()) assertEquals("--device cuda: no usable GPU: " + gpu.message(), e.getMessage());
+        if (gpu.available()) {
+            try (Backend backend = Backends.open("cuda", notes)) {
+                assertInstanceOf(CudaBackend.class, backend);
+            }
+        } else {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> Backends.open("cuda", notes));
+            assertEquals("--device cuda: no usable GPU: " + gpu.message(), e.getMessage());
+        }
         assertEquals(List.of(), noteLines());
+    }
+
+    /** The real CUDA backend where no driver exists: the presets cannot load, and that is an exception, not a crash. */
+    @Test
+    void withoutADriverTheCudaBackendFailsToOpenClearly() {
+        assumeFalse(GpuProbe.probe().available(), "a GPU is present");
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> CudaBackend.open(CudaBackend.Precision.FP32));
+        assertTrue(e.getMessage().startsWith("the CUDA libraries could not be loaded ("), e.getMessage());
     }
 
     @Test
     void cudaWithoutGpuNamesTheReason() {
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Backends.open("cuda", notes, NO_GPU));
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> Backends.open("cuda", notes, NO_GPU, MUST_NOT_OPEN));
         assertEquals("--device cuda: no usable GPU: no NVIDIA driver (libcuda.so.1 not found)", e.getMessage());
     }
 
     @Test
-    void cudaWithGpuSaysTheCudaBackendIsMissing() {
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Backends.open("cuda", notes, H200));
-        assertEquals("--device cuda: found GPU NVIDIA H200, but the CUDA backend is not built into this version; "
-                + "use --device cpu or auto", e.getMessage());
+    void cudaWithGpuIsTheCudaBackend() {
+        assertSame(FAKE_CUDA, Backends.open("cuda", notes, H200, OPENS));
+        assertEquals(List.of(), noteLines());
+    }
+
+    @Test
+    void cudaWithGpuFailsClearlyWhenTheCudaBackendCannotStart() {
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Backends.open("cuda", notes, H200, FAILS));
+        assertEquals("--device cuda: found GPU NVIDIA H200, but the CUDA backend could not start: the CUDA libraries "
+                + "could not be loaded (UnsatisfiedLinkError: no jnicudart)", e.getMessage());
     }
 
     @Test
@@ -90,10 +142,11 @@ class BackendsTest {
     /**
      * Opening a backend with --device auto and running a matmul (OpenBLAS) and a kernel must not load any CUDA
      * class: on a machine without a driver the CUDA presets cannot even load. Checked in a fresh JVM that logs
-     * every class it loads.
+     * every class it loads; meaningful where there is no GPU.
      */
     @Test
     void noCudaClassIsLoaded() throws Exception {
+        assumeFalse(GpuProbe.probe().available(), "with a GPU, auto loads the CUDA classes by design");
         String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
         Process p = new ProcessBuilder(java, "-Xlog:class+load=info", "-cp", System.getProperty("java.class.path"),
                 OpenAndRun.class.getName()).redirectErrorStream(true).start();

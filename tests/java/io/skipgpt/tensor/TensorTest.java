@@ -3,11 +3,14 @@ package io.skipgpt.tensor;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
+import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 
 /** Tensor memory: row views seen by native code, reshape, copies, ints, empty and zero-width tensors. */
 class TensorTest {
@@ -162,5 +165,65 @@ class TensorTest {
         assertEquals(3, zeroWidth.rows());
         assertEquals(0, zeroWidth.cols());
         assertEquals(0, t.uniform(-1, 1, 4, 2).rows(4, 0).floats().limit());
+    }
+
+    /**
+     * A device tensor (here over a stand-in address no one dereferences) keeps its shape, views and device, while
+     * every host accessor refuses it and host backends reject it; closing it runs its release once per close.
+     */
+    @Test
+    void deviceTensorsRefuseHostAccess() {
+        int[] released = {0};
+        Tensor d = Tensor.onDevice(Tensor.DType.F32, new int[] {4, 3}, Device.CUDA, new Pointer(), () -> released[0]++);
+        assertEquals(Device.CUDA, d.device());
+        assertEquals("Tensor[4, 3] F32 on CUDA", d.toString());
+        assertEquals(Device.CUDA, d.rows(1, 2).device());
+        assertEquals(Device.CUDA, d.reshape(12).device());
+        Tensor host = t.uniform(-1, 1, 4, 3);
+        for (Executable access : new Executable[] {() -> d.get(0), () -> d.set(0, 1f), d::toFloatArray, d::floats,
+                d::f32, () -> d.fill(0f), () -> d.copyFrom(new float[12]), () -> d.copyFrom(host),
+                () -> host.copyFrom(d), () -> d.rows(1, 1).get(0)}) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, access);
+            assertTrue(e.getMessage().contains("on CUDA: ") && e.getMessage().contains("Backend.download"), e.getMessage());
+        }
+        Tensor ids = Tensor.onDevice(Tensor.DType.I32, new int[] {3}, Device.CUDA, new Pointer(), () -> {});
+        assertThrows(IllegalStateException.class, () -> ids.getInt(0));
+        assertThrows(IllegalStateException.class, ids::ints);
+
+        for (Backend b : new Backend[] {REF, CPU}) {
+            assertEquals(Device.CPU, b.device());
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.add(host, d));
+            assertEquals("add: src [4, 3] is on CUDA, but this backend computes on CPU: move it with Backend.copy or "
+                    + "upload", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> b.copy(host, d));
+            assertEquals("copy: Tensor[4, 3] F32 on CUDA is on CUDA, but this backend moves data between CPU and CPU",
+                    e.getMessage());
+        }
+        d.rows(0, 1).close(); // a view owns nothing
+        assertEquals(0, released[0]);
+        d.close();
+        assertEquals(1, released[0]);
+    }
+
+    /** On a host backend allocate, upload, download and copy are host tensors and plain copies. */
+    @Test
+    void hostBackendsMoveDataAsHostCopies() {
+        for (Backend b : new Backend[] {REF, CPU}) {
+            Tensor z = t.keep(b.allocate(Tensor.DType.I32, 2, 3));
+            assertEquals(Device.CPU, z.device());
+            assertEquals(Tensor.DType.I32, z.dtype());
+            assertArrayEquals(new int[6], z.toIntArray());
+            Tensor src = t.uniform(-1, 1, 3, 2), up = t.keep(b.upload(src)), down = t.keep(b.download(up));
+            assertArrayEquals(src.toFloatArray(), down.toFloatArray());
+            up.set(0, 7f);
+            assertEquals(src.get(1), down.get(1));
+            assertTrue(src.get(0) != 7f, "upload made a copy");
+            Tensor into = t.poisoned(6);
+            b.copy(into, src);
+            assertArrayEquals(src.toFloatArray(), into.toFloatArray());
+            assertThrows(IllegalArgumentException.class, () -> b.copy(t.poisoned(5), src));
+            assertThrows(IllegalArgumentException.class, () -> b.copy(z, t.poisoned(2, 3)));
+            assertThrows(IllegalArgumentException.class, () -> b.copy(src, src));
+        }
     }
 }

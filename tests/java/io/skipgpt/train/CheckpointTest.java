@@ -154,17 +154,17 @@ class CheckpointTest {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
             ch.truncate(good.length - 6);
         }
-        assertLoadFails(dir, file + ": truncated: tensor w ends at data byte 16 but the file holds 10");
+        assertLoadFails(dir, file + ": truncated: tensor 'w' needs bytes [120, 136) but the file has 130");
 
         byte[] hugeHeader = good.clone();
         hugeHeader[5] = 1; // adds 2^40 to the header length
         Files.write(file, hugeHeader);
         long claimed = ByteBuffer.wrap(hugeHeader).order(ByteOrder.LITTLE_ENDIAN).getLong();
         assertEquals(1L << 40, claimed - ByteBuffer.wrap(good).order(ByteOrder.LITTLE_ENDIAN).getLong());
-        assertLoadFails(dir, file + ": header length " + claimed + " does not fit in a " + good.length + "-byte file");
+        assertTrue(loadError(dir).startsWith(file + ": ") && loadError(dir).contains("header"), loadError(dir));
 
-        Files.write(file, new String(good, StandardCharsets.ISO_8859_1).replace("F32", "F16").getBytes(StandardCharsets.ISO_8859_1));
-        assertLoadFails(dir, file + ": tensor w has dtype F16, checkpoints hold F32 only");
+        Files.write(file, new String(good, StandardCharsets.ISO_8859_1).replace("F32", "I64").getBytes(StandardCharsets.ISO_8859_1));
+        assertTrue(loadError(dir).startsWith(file + ": ") && loadError(dir).contains("I64"), loadError(dir));
 
         Files.write(file, good);
         Path stateFile = dir.resolve(Checkpoint.STATE_FILE);

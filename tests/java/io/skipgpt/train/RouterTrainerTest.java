@@ -12,6 +12,7 @@ import io.skipgpt.routing.RouterFile;
 import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
+import io.skipgpt.testing.CharTokenizer;
 import io.skipgpt.tokenizer.Tokenizer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -26,32 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 class RouterTrainerTest {
     static final LlamaConfig CONFIG = new LlamaConfig(24, 40, 3, 4, 2, 128, 64, 10000f, 1e-5f, true);
 
-    /** One token per character (ASCII), BOS 1. */
-    static final Tokenizer CHARS = new Tokenizer() {
-        public int[] encode(String text) {
-            return text.chars().map(ch -> 3 + (ch % 125)).toArray();
-        }
-
-        public String decode(int[] ids) {
-            return "";
-        }
-
-        public int bos() {
-            return 1;
-        }
-
-        public int eos() {
-            return 2;
-        }
-
-        public int vocabSize() {
-            return 128;
-        }
-
-        public String describe() {
-            return "characters";
-        }
-    };
+    static final Tokenizer CHARS = new CharTokenizer(128);
 
     static TokenDataset data(Path dir) throws IOException {
         Path f = dir.resolve("train.txt");
@@ -62,7 +38,7 @@ class RouterTrainerTest {
     }
 
     static RouterTrainer.Options options(int steps) {
-        return new RouterTrainer.Options(0.5, steps, 3, 2, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 2, 2);
+        return new RouterTrainer.Options(0.5, steps, 3, 2, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 2, 2, false);
     }
 
     @Test
@@ -87,7 +63,7 @@ class RouterTrainerTest {
     @Test
     void trainingMovesSparsityTowardTheTarget(@TempDir Path dir) throws IOException {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 2); Backend b = new CpuBackend()) {
-            RouterTrainer.Options o = new RouterTrainer.Options(0.9, 30, 4, 1, 5e-2, "constant", 0, 20, 0.0, 1.0, 3, 0, 0);
+            RouterTrainer.Options o = new RouterTrainer.Options(0.9, 30, 4, 1, 5e-2, "constant", 0, 20, 0.0, 1.0, 3, 0, 0, false);
             RouterTrainer t = new RouterTrainer(CONFIG, w, b, data(dir), o, dir.resolve("run"), quiet());
             double before;
             try (Routers init = Routers.initialise(3, 24, 3)) {
@@ -101,11 +77,23 @@ class RouterTrainerTest {
     }
 
     @Test
+    void calibrationHitsTheTargetOnTrainingData(@TempDir Path dir) throws IOException {
+        try (LlamaWeights w = RandomWeights.create(CONFIG, 5); Backend b = new CpuBackend();
+                Routers routers = Routers.initialise(3, 24, 11)) {
+            TokenDataset d = data(dir);
+            RouterTrainer t = new RouterTrainer(CONFIG, w, b, d, options(1), dir.resolve("run"), quiet());
+            double delta = t.calibrate(routers, 20);
+            double realised = t.evaluateOn(routers, d.trainHead(20)).moduleSparsity();
+            assertEquals(0.5, realised, 0.02, "delta " + delta);
+        }
+    }
+
+    @Test
     void resumeRefusesOtherSettings(@TempDir Path dir) throws IOException {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 1); Backend b = new CpuBackend()) {
             Path out = dir.resolve("run");
             new RouterTrainer(CONFIG, w, b, data(dir), options(6), out, quiet()).runUntil(false, 2);
-            RouterTrainer.Options other = new RouterTrainer.Options(0.3, 6, 3, 2, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 2, 2);
+            RouterTrainer.Options other = new RouterTrainer.Options(0.3, 6, 3, 2, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 2, 2, false);
             IOException e = assertThrows(IOException.class,
                     () -> new RouterTrainer(CONFIG, w, b, data(dir), other, out, quiet()).run(true));
             assertTrue(e.getMessage().contains("sparsity"), e.getMessage());

@@ -1,0 +1,467 @@
+package io.skipgpt.tensor;
+
+import static org.bytedeco.cuda.global.cublas.CUBLAS_DEFAULT_MATH;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_STATUS_SUCCESS;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_TF32_TENSOR_OP_MATH;
+import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
+import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
+import static org.bytedeco.cuda.global.cublas.cublasGetStatusString;
+import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
+import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
+import static org.bytedeco.cuda.global.cublas.cublasSetWorkspace_v2;
+import static org.bytedeco.cuda.global.cublas.cublasSgemm_v2;
+import static org.bytedeco.cuda.global.cudart.cudaDevAttrMemoryPoolsSupported;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceGetAttribute;
+import static org.bytedeco.cuda.global.cudart.cudaDeviceGetDefaultMemPool;
+import static org.bytedeco.cuda.global.cudart.cudaFree;
+import static org.bytedeco.cuda.global.cudart.cudaFreeAsync;
+import static org.bytedeco.cuda.global.cudart.cudaGetErrorString;
+import static org.bytedeco.cuda.global.cudart.cudaGetLastError;
+import static org.bytedeco.cuda.global.cudart.cudaMalloc;
+import static org.bytedeco.cuda.global.cudart.cudaMallocAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemPoolAttrReleaseThreshold;
+import static org.bytedeco.cuda.global.cudart.cudaMemPoolSetAttribute;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyAsync;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyDeviceToHost;
+import static org.bytedeco.cuda.global.cudart.cudaMemcpyHostToDevice;
+import static org.bytedeco.cuda.global.cudart.cudaMemsetAsync;
+import static org.bytedeco.cuda.global.cudart.cudaSetDevice;
+import static org.bytedeco.cuda.global.cudart.cudaStreamCreateWithFlags;
+import static org.bytedeco.cuda.global.cudart.cudaStreamDestroy;
+import static org.bytedeco.cuda.global.cudart.cudaStreamNonBlocking;
+import static org.bytedeco.cuda.global.cudart.cudaStreamSynchronize;
+import static org.bytedeco.cuda.global.cudart.cudaSuccess;
+
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUmemPoolHandle_st;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * The op set on an NVIDIA GPU (device 0): the CUDA kernels of {@code native/cuda} through {@link NativeCuda}, and
+ * matmul and its backward through cuBLAS, reached through the JavaCPP CUDA presets. Only CUDA 13.0 APIs are
+ * called (the presets were built for 13.1; a function newer than the installed runtime would kill the JVM).
+ *
+ * <p><b>Tensors.</b> Every op takes {@link Device#CUDA} tensors made by this backend ({@link #allocate},
+ * {@link #upload}); host tensors are rejected. Shapes, dtypes and overlaps are checked in Java as on the CPU;
+ * index values (ids, positions, indices) are not, since they live in device memory (see {@code OpChecks}).
+ *
+ * <p><b>Streams and errors.</b> One non-blocking stream per backend carries every kernel, cuBLAS call and copy, in
+ * the order of the calls; an op returns once its work is queued. A copy to the host waits for the stream, so its
+ * result is final. Launch errors are thrown by the op that caused them; errors that happen while a kernel runs
+ * (a bad index, say) surface at the next copy to the host, as an {@link IllegalStateException} naming the CUDA
+ * error. One backend is meant for one thread at a time.
+ *
+ * <p><b>Memory.</b> Tensors come stream-ordered from the device's default memory pool
+ * ({@code cudaMallocAsync}/{@code cudaFreeAsync}), which this backend tells to keep freed memory (release
+ * threshold: unlimited), so a loop that frees and allocates the same sizes costs no device allocation after its
+ * first pass. Ops allocate nothing: cuBLAS gets one {@value #WORKSPACE_BYTES}-byte workspace at start (the size
+ * NVIDIA recommends for Hopper), and the attention kernels keep their split-key scratch in a private pool of their
+ * own. Closing the backend frees every tensor it allocated that is still open (closing such a tensor afterwards
+ * does nothing).
+ *
+ * <p><b>Precision.</b> {@link Precision#FP32}, the default, is the exact path: cuBLAS {@code cublasSgemm} in its
+ * default math mode, fp32 inputs, products and sums on the CUDA cores (about 1e-5 relative, like the CPU backend;
+ * summation order differs). {@link Precision#TF32} lets cuBLAS round the GEMM inputs to TF32 (10-bit mantissa) on
+ * the tensor cores with fp32 accumulation ({@code CUBLAS_TF32_TENSOR_OP_MATH}): several times faster on large
+ * GEMMs, about 1e-3 relative. Only GEMMs are affected: every kernel of {@code native/cuda} computes in fp32
+ * (attention included) and accumulates in fp32. A bf16-storage path for weights is not here yet.
+ */
+public final class CudaBackend implements Backend {
+    /** How cuBLAS computes matmul and matmulBackward (see the class comment). */
+    public enum Precision {
+        FP32, TF32
+    }
+
+    private static final OpChecks CHECK = new OpChecks(Device.CUDA);
+    private static final long WORKSPACE_BYTES = 32L << 20;
+
+    private final Precision precision;
+    private final CUstream_st stream = new CUstream_st();
+    private final cublasContext blas = new cublasContext();
+    private final Pointer workspace = new Pointer();
+    /** Host scalars for cuBLAS's alpha and beta (pointer mode host). */
+    private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
+    /** Device memory of every tensor allocated here and not yet closed. */
+    private final Set<Pointer> live = Collections.newSetFromMap(new IdentityHashMap<>());
+    private boolean streamCreated, blasCreated, closed;
+
+    /**
+     * Loads the CUDA runtime, cuBLAS and the project's CUDA kernels, then opens a backend on device 0, or throws an
+     * {@link IllegalStateException} saying why it cannot (the libraries do not load, the device does not start).
+     * Call it only where {@link GpuProbe} found a device: without an NVIDIA driver the CUDA libraries cannot load.
+     */
+    public static Backend open(Precision precision) {
+        loadLibraries();
+        return new CudaBackend(precision);
+    }
+
+    private static void loadLibraries() {
+        try {
+            Loader.load(cudart.class);
+            Loader.load(cublas.class);
+            Loader.load(NativeCuda.class);
+        } catch (LinkageError | RuntimeException e) {
+            String why = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
+            throw new IllegalStateException("the CUDA libraries could not be loaded (" + e.getClass().getSimpleName()
+                    + ": " + why + ")", e);
+        }
+    }
+
+    private CudaBackend(Precision precision) {
+        this.precision = precision;
+        try {
+            cuda(cudaSetDevice(0), "cudaSetDevice(0)");
+            int[] pools = {0};
+            cuda(cudaDeviceGetAttribute(pools, cudaDevAttrMemoryPoolsSupported, 0), "cudaDeviceGetAttribute");
+            if (pools[0] == 0) throw new IllegalStateException("CUDA device 0 does not support memory pools");
+            cuda(cudaStreamCreateWithFlags(stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+            streamCreated = true;
+            CUmemPoolHandle_st pool = new CUmemPoolHandle_st();
+            cuda(cudaDeviceGetDefaultMemPool(pool, 0), "cudaDeviceGetDefaultMemPool");
+            try (LongPointer keepAll = new LongPointer(1).put(-1L)) { // UINT64_MAX: never give memory back
+                cuda(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, keepAll), "cudaMemPoolSetAttribute");
+            }
+            cuda(cudaMalloc(workspace, WORKSPACE_BYTES), "cudaMalloc of the cuBLAS workspace");
+            blas(cublasCreate_v2(blas), "cublasCreate");
+            blasCreated = true;
+            blas(cublasSetStream_v2(blas, stream), "cublasSetStream");
+            blas(cublasSetWorkspace_v2(blas, workspace, WORKSPACE_BYTES), "cublasSetWorkspace");
+            blas(cublasSetMathMode(blas, precision == Precision.TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+                    "cublasSetMathMode");
+        } catch (RuntimeException e) {
+            release();
+            throw e;
+        }
+    }
+
+    @Override
+    public String name() {
+        return precision == Precision.FP32 ? "cuda" : "cuda-tf32";
+    }
+
+    @Override
+    public Device device() {
+        return Device.CUDA;
+    }
+
+    @Override
+    public Tensor allocate(Tensor.DType dtype, int... shape) {
+        Tensor t = uninitialised(dtype, shape);
+        zero(t);
+        return t;
+    }
+
+    /** As {@link Backend#upload}, without zeroing the new tensor first. */
+    @Override
+    public Tensor upload(Tensor src) {
+        Tensor dst = uninitialised(src.dtype(), src.shape());
+        try {
+            copy(dst, src);
+        } catch (RuntimeException e) {
+            dst.close();
+            throw e;
+        }
+        return dst;
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        CHECK.copy(dst, src);
+        if (dst.size() == 0) return;
+        boolean toHost = dst.device() == Device.CPU, fromHost = src.device() == Device.CPU;
+        if (toHost && fromHost) {
+            dst.copyFrom(src);
+            return;
+        }
+        int kind = toHost ? cudaMemcpyDeviceToHost : fromHost ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToDevice;
+        // From pageable host memory the copy returns once the source is staged, so the caller may reuse it.
+        cuda(cudaMemcpyAsync(bytePointer(dst), bytePointer(src), dst.bytes(), kind, stream()), "cudaMemcpyAsync");
+        if (toHost) cuda(cudaStreamSynchronize(stream()), "a queued op or the copy to the host");
+    }
+
+    /** out[n, m] = x[n, k] · w[m, k]ᵀ (see {@link #gemm} for the row-major to column-major mapping). */
+    @Override
+    public void matmul(Tensor out, Tensor x, Tensor w) {
+        CHECK.matmul(out, x, w);
+        int n = x.rows(), k = x.cols(), m = w.rows();
+        if (n == 0 || m == 0) return;
+        if (k == 0) {
+            zero(out); // an empty sum
+            return;
+        }
+        // outᵀ[m, n] = w[m, k] · xᵀ[k, n]
+        gemm("matmul", CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, w, k, x, k, zero, out, m);
+    }
+
+    @Override
+    public void rmsnorm(Tensor out, Tensor x, Tensor weight, float eps) {
+        CHECK.rmsnorm(out, x, weight);
+        NativeCuda.rmsnorm(out.floatPointer(), x.floatPointer(), weight.floatPointer(), x.rows(), x.cols(), eps,
+                stream());
+        launched("rmsnorm");
+    }
+
+    @Override
+    public void rope(Tensor x, Tensor positions, int headDim, float theta, RopeStyle style) {
+        CHECK.rope(x, positions, headDim, theta);
+        NativeCuda.rope(x.floatPointer(), positions.intPointer(), x.rows(), x.cols() / headDim, headDim, theta,
+                style == RopeStyle.ROTATE_HALF ? 1 : 0, stream());
+        launched("rope");
+    }
+
+    @Override
+    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
+                          int nHeads, int nKvHeads, int headDim) {
+        CHECK.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
+        NativeCuda.attention(out.floatPointer(), q.floatPointer(), k.floatPointer(), v.floatPointer(),
+                positions.intPointer(), q.rows(), nHeads, nKvHeads, headDim, stream());
+        launched("attention");
+    }
+
+    @Override
+    public void swiglu(Tensor out, Tensor gate, Tensor up) {
+        CHECK.swiglu(out, gate, up);
+        NativeCuda.swiglu(out.floatPointer(), gate.floatPointer(), up.floatPointer(), out.size(), stream());
+        launched("swiglu");
+    }
+
+    @Override
+    public void softmax(Tensor x) {
+        CHECK.softmax(x);
+        NativeCuda.softmax(x.floatPointer(), x.rows(), x.cols(), stream());
+        launched("softmax");
+    }
+
+    @Override
+    public void embedding(Tensor out, Tensor table, Tensor ids) {
+        CHECK.embedding(out, table, ids);
+        NativeCuda.embedding(out.floatPointer(), table.floatPointer(), ids.intPointer(), out.rows(), out.cols(),
+                stream());
+        launched("embedding");
+    }
+
+    @Override
+    public void gatherRows(Tensor out, Tensor src, Tensor idx) {
+        CHECK.gatherRows(out, src, idx);
+        NativeCuda.gatherRows(out.floatPointer(), src.floatPointer(), idx.intPointer(), out.rows(), out.cols(),
+                stream());
+        launched("gatherRows");
+    }
+
+    @Override
+    public void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
+        CHECK.scatterAddRows(dst, src, idx);
+        NativeCuda.scatterAddRows(dst.floatPointer(), src.floatPointer(), idx.intPointer(), src.rows(), src.cols(),
+                stream());
+        launched("scatterAddRows");
+    }
+
+    @Override
+    public void add(Tensor dst, Tensor src) {
+        CHECK.add(dst, src);
+        NativeCuda.add(dst.floatPointer(), src.floatPointer(), dst.size(), stream());
+        launched("add");
+    }
+
+    @Override
+    public void crossEntropy(Tensor loss, Tensor logits, Tensor targets) {
+        CHECK.crossEntropy(loss, logits, targets);
+        NativeCuda.crossEntropy(loss.floatPointer(), logits.floatPointer(), targets.intPointer(), logits.rows(),
+                logits.cols(), stream());
+        launched("crossEntropy");
+    }
+
+    @Override
+    public void rowDot(Tensor out, Tensor a, Tensor b) {
+        CHECK.rowDot(out, a, b);
+        NativeCuda.rowDot(out.floatPointer(), a.floatPointer(), b.floatPointer(), a.rows(), a.cols(), stream());
+        launched("rowDot");
+    }
+
+    @Override
+    public void scaleRows(Tensor x, Tensor s) {
+        CHECK.scaleRows(x, s);
+        NativeCuda.scaleRows(x.floatPointer(), s.floatPointer(), x.rows(), x.cols(), stream());
+        launched("scaleRows");
+    }
+
+    /** dx[n, k] = dy[n, m] · w[m, k] (beta 1 when adding) and dw[m, k] += dy[n, m]ᵀ · x[n, k], both cuBLAS GEMMs. */
+    @Override
+    public void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w, boolean addToDx) {
+        CHECK.matmulBackward(dx, dw, dy, x, w);
+        int n = x.rows(), k = x.cols(), m = w.rows();
+        if (n == 0 || k == 0) return;
+        if (dx != null) {
+            if (m == 0) {
+                if (!addToDx) zero(dx); // an empty sum
+            } else {
+                // dxᵀ[k, n] = wᵀ[k, m] · dyᵀ[m, n]
+                gemm("matmulBackward", CUBLAS_OP_N, CUBLAS_OP_N, k, n, m, w, k, dy, m, addToDx ? one : zero, dx, k);
+            }
+        }
+        if (dw != null && m > 0) {
+            // dwᵀ[k, m] += xᵀ[k, n] · dy[n, m]
+            gemm("matmulBackward", CUBLAS_OP_N, CUBLAS_OP_T, k, m, n, x, k, dy, m, one, dw, k);
+        }
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dWeight, Tensor dy, Tensor x, Tensor weight, float eps) {
+        CHECK.rmsnormBackward(dx, dWeight, dy, x, weight);
+        NativeCuda.rmsnormBackward(dx.floatPointer(), dWeight == null ? null : dWeight.floatPointer(), dy.floatPointer(),
+                x.floatPointer(), weight.floatPointer(), x.rows(), x.cols(), eps, stream());
+        launched("rmsnormBackward");
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, Tensor positions, int headDim, float theta, RopeStyle style) {
+        CHECK.ropeBackward(dx, positions, headDim, theta);
+        NativeCuda.ropeBackward(dx.floatPointer(), positions.intPointer(), dx.rows(), dx.cols() / headDim, headDim,
+                theta, style == RopeStyle.ROTATE_HALF ? 1 : 0, stream());
+        launched("ropeBackward");
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dOut, Tensor q, Tensor k, Tensor v,
+                                  Tensor positions, int nHeads, int nKvHeads, int headDim) {
+        CHECK.attentionBackward(dq, dk, dv, dOut, q, k, v, positions, nHeads, nKvHeads, headDim);
+        NativeCuda.attentionBackward(dq.floatPointer(), dk.floatPointer(), dv.floatPointer(), dOut.floatPointer(),
+                q.floatPointer(), k.floatPointer(), v.floatPointer(), positions.intPointer(), q.rows(), nHeads,
+                nKvHeads, headDim, stream());
+        launched("attentionBackward");
+    }
+
+    @Override
+    public void swigluBackward(Tensor dGate, Tensor dUp, Tensor dOut, Tensor gate, Tensor up) {
+        CHECK.swigluBackward(dGate, dUp, dOut, gate, up);
+        NativeCuda.swigluBackward(dGate.floatPointer(), dUp.floatPointer(), dOut.floatPointer(), gate.floatPointer(),
+                up.floatPointer(), dOut.size(), stream());
+        launched("swigluBackward");
+    }
+
+    @Override
+    public void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss, float scale) {
+        CHECK.crossEntropyBackward(dLogits, logits, targets, dLoss);
+        NativeCuda.crossEntropyBackward(dLogits.floatPointer(), logits.floatPointer(), targets.intPointer(),
+                dLoss == null ? null : dLoss.floatPointer(), scale, logits.rows(), logits.cols(), stream());
+        launched("crossEntropyBackward");
+    }
+
+    @Override
+    public void loraForward(Tensor out, Tensor x, Tensor a, Tensor b, float scale) {
+        CHECK.loraForward(out, x, a, b);
+        NativeCuda.loraForward(out.floatPointer(), x.floatPointer(), a.floatPointer(), b.floatPointer(), x.rows(), x.cols(),
+                b.rows(), a.rows(), scale, stream());
+        launched("loraForward");
+    }
+
+    @Override
+    public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale) {
+        CHECK.loraBackward(dx, dA, dB, dy, x, a, b);
+        NativeCuda.loraBackward(dx.floatPointer(), dA.floatPointer(), dB.floatPointer(), dy.floatPointer(), x.floatPointer(),
+                a.floatPointer(), b.floatPointer(), x.rows(), x.cols(), b.rows(), a.rows(), scale, stream());
+        launched("loraBackward");
+    }
+
+    /**
+     * Waits for the queued work, then frees every tensor still open, the workspace, cuBLAS and the stream. The
+     * first failure is thrown after everything was released.
+     */
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        int status = cudaStreamSynchronize(stream);
+        for (Pointer p : live) cudaFreeAsync(p, stream);
+        live.clear();
+        release();
+        cuda(status, "a queued op (found when closing the backend)");
+    }
+
+    private void release() {
+        if (blasCreated) cublasDestroy_v2(blas);
+        if (!workspace.isNull()) cudaFree(workspace);
+        if (streamCreated) {
+            cudaStreamSynchronize(stream);
+            cudaStreamDestroy(stream);
+        }
+        one.close();
+        zero.close();
+    }
+
+    /**
+     * A GEMM on row-major tensors through column-major cuBLAS: a row-major [r, c] matrix is the column-major
+     * [c, r] matrix with leading dimension c, i.e. its transpose, so each product is computed transposed:
+     * C[m, n] = op(A) · op(B) in cuBLAS's terms, with alpha 1 and the given beta.
+     */
+    private void gemm(String op, int transA, int transB, int m, int n, int k, Tensor a, int lda, Tensor b, int ldb,
+                      FloatPointer beta, Tensor c, int ldc) {
+        stream();
+        blas(cublasSgemm_v2(blas, transA, transB, m, n, k, one, a.floatPointer(), lda, b.floatPointer(), ldb, beta,
+                c.floatPointer(), ldc), op + " (cublasSgemm)");
+    }
+
+    /** Fresh device memory for a tensor (at least one element, so that every tensor has its own address). */
+    private Tensor uninitialised(Tensor.DType dtype, int[] shape) {
+        long bytes = Math.max(1, Tensor.product(shape)) * dtype.bytes;
+        Pointer memory = new Pointer();
+        synchronized (this) {
+            cuda(cudaMallocAsync(memory, bytes, stream()), "cudaMallocAsync of " + bytes + " bytes");
+            live.add(memory);
+        }
+        return Tensor.onDevice(dtype, shape, Device.CUDA, memory, () -> free(memory));
+    }
+
+    private synchronized void free(Pointer memory) {
+        if (live.remove(memory)) cuda(cudaFreeAsync(memory, stream), "cudaFreeAsync");
+    }
+
+    private void zero(Tensor t) {
+        cuda(cudaMemsetAsync(bytePointer(t), 0, t.bytes(), stream()), "cudaMemsetAsync");
+    }
+
+    /**
+     * The tensor's first byte as a void pointer. A typed view counts its position in elements, but JavaCPP adds a
+     * {@code void*} argument's position in bytes, as for {@link Pointer#memcpy}.
+     */
+    private static Pointer bytePointer(Tensor t) {
+        Pointer p = t.pointer();
+        return new Pointer(p).position(p.position() * t.dtype().bytes);
+    }
+
+    private CUstream_st stream() {
+        if (closed) throw new IllegalStateException("the CUDA backend is closed");
+        return stream;
+    }
+
+    /** Throws if the kernel just enqueued for op failed to launch (or an earlier one failed while running). */
+    private static void launched(String op) {
+        cuda(cudaGetLastError(), op);
+    }
+
+    private static void cuda(int status, String what) {
+        if (status != cudaSuccess) {
+            throw new IllegalStateException("CUDA error in " + what + ": " + cudaGetErrorString(status).getString()
+                    + " (" + status + ")");
+        }
+    }
+
+    private static void blas(int status, String what) {
+        if (status != CUBLAS_STATUS_SUCCESS) {
+            throw new IllegalStateException("cuBLAS error in " + what + ": " + cublasGetStatusString(status).getString()
+                    + " (" + status + ")");
+        }
+    }
+}
