@@ -128,8 +128,8 @@ class GatedLlamaTest {
     }
 
     @Test
-    void backwardIsTheLoraGradientThroughSampledGates() {
-        // Stage 2: routers frozen, gates sampled at tau = 1; the gradient also flows through the router logits
+    void backwardIsTheLoraGradientUnderSampledGates() {
+        // Stage 2: routers frozen, gates sampled at tau = 1 and constant for the adapter
         loraGradientCheck(true);
     }
 
@@ -165,7 +165,7 @@ class GatedLlamaTest {
                     }
                 }
                 System.out.printf("LoRA gradient (%s) vs finite differences: max abs err %.3e, max |grad| %.3e%n",
-                        routed ? "sampled gates, frozen routers" : "dense", maxErr, maxGrad);
+                        routed ? "sampled gates of frozen routers" : "dense", maxErr, maxGrad);
                 assertTrue(maxGrad > 1e-3, "the gradient should not vanish: " + maxGrad);
                 assertTrue(maxErr <= 2e-2 * maxGrad, "max error " + maxErr + " vs max gradient " + maxGrad);
             }
