@@ -13,7 +13,7 @@ import picocli.CommandLine.Option;
         description = "SkipGPT for the JVM: run LLaMA-family models, and make them cheaper by dynamic layer skipping.",
         subcommands = {InfoCommand.class, GenerateCommand.class, EvalCommand.class, ConvertCommand.class,
                 BenchCommand.class, TrainRoutersCommand.class, StaticSkipCommand.class, TrainLoraCommand.class,
-                MergeCommand.class, CommandLine.HelpCommand.class},
+                MergeCommand.class, PruneCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
         footer = {"", "Example:",
                 "  skipgpt generate --model ../shared/data/models/stories260K/stories260K.gguf \\",
                 "      --prompt \"Once upon a time\" --max-tokens 100"})

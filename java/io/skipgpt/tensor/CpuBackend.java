@@ -35,6 +35,16 @@ public final class CpuBackend implements Backend {
         return processors;
     }
 
+    /**
+     * Sets the OpenBLAS thread count of this process (instead of the default above). Small models want one: their
+     * products are too small to split over threads, and on a busy machine spinning BLAS threads cost far more
+     * than they save (stories260K trains ~5-10x faster with one thread on 2 busy cores).
+     */
+    public static void setBlasThreads(int threads) {
+        if (threads <= 0) throw new IllegalArgumentException("BLAS threads must be positive, got " + threads);
+        blas_set_num_threads(threads);
+    }
+
     private static final OpChecks CHECK = new OpChecks(Device.CPU);
 
     @Override
