@@ -21,7 +21,7 @@ import picocli.CommandLine.Option;
                 "cross-entropy, AdamW with a cosine schedule after a warm-up. Without --routers the adapter trains on",
                 "the dense model. Writes DIR as a PEFT adapter directory (adapter_config.json,",
                 "adapter_model.safetensors), with a JSONL log (DIR/train.jsonl) and atomic checkpoints (DIR/checkpoints)."},
-        footer = {"", "Example (about a minute on 2 cores):",
+        footer = {"", "Example (a minute or two on 2 cores with OPENBLAS_NUM_THREADS=1):",
                 "  skipgpt train-lora --model ../shared/data/models/stories260K/stories260K.gguf \\",
                 "      --routers runs/r25/routers.safetensors --data ../shared/data/text/tinystories_valid_part2.txt \\",
                 "      --steps 100 --lr 2e-3 --out runs/r25-lora",
@@ -80,20 +80,20 @@ final class TrainLoraCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue from the latest checkpoint in DIR (same settings), to the same result as an uninterrupted run.")
     boolean resume;
 
-    /** The adapter's shape options, shared with prune. */
+    /** The adapter's shape options, shared with prune; the defaults are SkipGPT's ({@link LoraConfig#DEFAULT}). */
     static final class LoraShape {
-        @Option(names = "--rank", defaultValue = "16", paramLabel = "R", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
-        int rank;
+        @Option(names = "--rank", paramLabel = "R", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
+        int rank = LoraConfig.DEFAULT.rank();
 
-        @Option(names = "--alpha", defaultValue = "32", paramLabel = "A", description = "LoRA alpha; the term is scaled by alpha / rank (default: ${DEFAULT-VALUE}).")
-        double alpha;
+        @Option(names = "--alpha", paramLabel = "A", description = "LoRA alpha; the term is scaled by alpha / rank (default: ${DEFAULT-VALUE}).")
+        double alpha = LoraConfig.DEFAULT.alpha();
 
-        @Option(names = "--dropout", defaultValue = "0.1", paramLabel = "P", description = "Dropout on the adapter's input in training (default: ${DEFAULT-VALUE}).")
-        double dropout;
+        @Option(names = "--dropout", paramLabel = "P", description = "Dropout on the adapter's input in training (default: ${DEFAULT-VALUE}).")
+        double dropout = LoraConfig.DEFAULT.dropout();
 
-        @Option(names = "--targets", defaultValue = "q,v,gate", paramLabel = "LIST",
+        @Option(names = "--targets", paramLabel = "LIST",
                 description = "Adapted projections among q, k, v, o, gate, up, down (default: ${DEFAULT-VALUE}).")
-        String targets;
+        String targets = LoraConfig.DEFAULT.targetList();
 
         LoraConfig config() {
             return new LoraConfig(Projection.parseList(targets), rank, alpha, dropout);
