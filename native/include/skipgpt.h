@@ -111,6 +111,27 @@ void sg_cpu_swiglu_backward(float *dgate, float *dup, const float *dout, const f
 void sg_cpu_cross_entropy_backward(float *dlogits, const float *logits, const int32_t *targets, const float *dloss,
                                    float scale, int n, int vocab);
 
+/* ---------------------------------------------------------------- CPU LoRA kernels (native/cpu)
+ * A low-rank adapter on a linear layer W[m, k] (stored [out, in]): y = x W^T + scale * (x A^T) B^T with
+ * A[r, k], B[m, r] and scale = alpha / r (PEFT's layout and scaling). The base product stays a GEMM; these
+ * kernels add the adapter's term. Ranks up to SG_LORA_MAX_RANK. */
+#define SG_LORA_MAX_RANK 256
+
+/* out[n, m] += scale * (x[n, k] A[r, k]^T) B[m, r]^T, fused: per block of rows, the [rows, r] intermediate
+ * x A^T stays in a buffer on the stack (registers and L1), never in memory the caller sees. out must not
+ * alias x, a or b. */
+void sg_cpu_lora_forward(float *out, const float *x, const float *a, const float *b, int n, int k, int m, int r,
+                         float scale);
+
+/* Backward of sg_cpu_lora_forward given dy[n, m], with u = x A^T and g = scale * dy B (both [n, r]):
+ *   dx[n, k] += g A              (the adapter's share of the input gradient, added to the base projection's)
+ *   da[r, k] += g^T x
+ *   db[m, r] += scale * dy^T u
+ * u is recomputed from x; u and g live in a scratch buffer of the kernel's own. No output may alias another
+ * argument. */
+void sg_cpu_lora_backward(float *dx, float *da, float *db, const float *dy, const float *x, const float *a,
+                          const float *b, int n, int k, int m, int r, float scale);
+
 /* ---------------------------------------------------------------- GPU probe (native/cpu) */
 
 /* Looks for a usable NVIDIA GPU by dlopen()ing the driver (libcuda.so.1) - nothing links CUDA.
@@ -157,6 +178,14 @@ void sg_cuda_swiglu_backward(float *dgate, float *dup, const float *dout, const 
                              int64_t len, void *stream);
 void sg_cuda_cross_entropy_backward(float *dlogits, const float *logits, const int32_t *targets,
                                     const float *dloss, float scale, int n, int vocab, void *stream);
+
+/* LoRA twins. The forward runs one block per 16 rows (and, when that leaves the device idle, per slice of the
+ * m outputs too), with the block's [16, r] intermediate in shared memory. The backward runs one block per 16
+ * rows, u and g in shared memory; da and db are summed over the blocks with atomicAdd. r <= SG_LORA_MAX_RANK. */
+void sg_cuda_lora_forward(float *out, const float *x, const float *a, const float *b, int n, int k, int m, int r,
+                          float scale, void *stream);
+void sg_cuda_lora_backward(float *dx, float *da, float *db, const float *dy, const float *x, const float *a,
+                           const float *b, int n, int k, int m, int r, float scale, void *stream);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
 #include "check.h"
 #include "skipgpt.h"
 
+#include <array>
 #include <cstring>
 #include <string>
 
@@ -381,6 +382,64 @@ void check_cross_entropy_backward(int n, int vocab, float range, bool per_row, b
     checker.compare("cross_entropy_bwd", shape, dlogits.data(), ref.data(), ref.size(), 1e-5);
 }
 
+// out[n, m] += scale * (x A^T) B^T, computed unfused in double: u = x A^T first, then u B^T.
+std::vector<double> ref_lora_forward(const std::vector<float> &out, const std::vector<float> &x,
+                                     const std::vector<float> &a, const std::vector<float> &b, int n, int k, int m,
+                                     int r, float scale) {
+    std::vector<double> ref(out.begin(), out.end()), u((size_t)n * r, 0.0);
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < r; t++)
+            for (int p = 0; p < k; p++) u[(size_t)i * r + t] += (double)x[(size_t)i * k + p] * a[(size_t)t * k + p];
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < m; j++) {
+            double s = 0;
+            for (int t = 0; t < r; t++) s += u[(size_t)i * r + t] * b[(size_t)j * r + t];
+            ref[(size_t)i * m + j] += scale * s;
+        }
+    return ref;
+}
+
+void check_lora_forward(int n, int k, int m, int r) {
+    auto x = random_floats(rng, (size_t)n * k), a = random_floats(rng, (size_t)r * k);
+    auto b = random_floats(rng, (size_t)m * r), out = random_floats(rng, (size_t)n * m);  // added into
+    const float scale = 32.0f / r;
+    auto ref = ref_lora_forward(out, x, a, b, n, k, m, r, scale);
+    sg_cpu_lora_forward(out.data(), x.data(), a.data(), b.data(), n, k, m, r, scale);
+    std::snprintf(shape, sizeof shape, "n=%d k=%d m=%d r=%d out +=", n, k, m, r);
+    checker.compare("lora_forward", shape, out.data(), ref.data(), ref.size(), 1e-5);
+}
+
+// dx += g A, da += g^T x, db += scale dy^T u with u = x A^T, g = scale dy B; all three start from random values.
+void check_lora_backward(int n, int k, int m, int r) {
+    auto x = random_floats(rng, (size_t)n * k), a = random_floats(rng, (size_t)r * k);
+    auto b = random_floats(rng, (size_t)m * r), dy = random_floats(rng, (size_t)n * m);
+    auto dx = random_floats(rng, x.size()), da = random_floats(rng, a.size()), db = random_floats(rng, b.size());
+    const float scale = 32.0f / r;
+    std::vector<double> ref_dx(dx.begin(), dx.end()), ref_da(da.begin(), da.end()), ref_db(db.begin(), db.end());
+    std::vector<double> u((size_t)n * r, 0.0), g((size_t)n * r, 0.0);
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < r; t++) {
+            for (int p = 0; p < k; p++) u[(size_t)i * r + t] += (double)x[(size_t)i * k + p] * a[(size_t)t * k + p];
+            for (int j = 0; j < m; j++) g[(size_t)i * r + t] += (double)scale * dy[(size_t)i * m + j] * b[(size_t)j * r + t];
+        }
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < r; t++) {
+            for (int p = 0; p < k; p++) {
+                ref_dx[(size_t)i * k + p] += g[(size_t)i * r + t] * a[(size_t)t * k + p];
+                ref_da[(size_t)t * k + p] += g[(size_t)i * r + t] * x[(size_t)i * k + p];
+            }
+            for (int j = 0; j < m; j++) ref_db[(size_t)j * r + t] += (double)scale * dy[(size_t)i * m + j] * u[(size_t)i * r + t];
+        }
+    sg_cpu_lora_backward(dx.data(), da.data(), db.data(), dy.data(), x.data(), a.data(), b.data(), n, k, m, r, scale);
+    const char *names[] = {"dx +=", "da +=", "db +="};
+    const std::vector<float> *got[] = {&dx, &da, &db};
+    const std::vector<double> *want[] = {&ref_dx, &ref_da, &ref_db};
+    for (int o = 0; o < 3; o++) {
+        std::snprintf(shape, sizeof shape, "n=%d k=%d m=%d r=%d %s", n, k, m, r, names[o]);
+        checker.compare("lora_backward", shape, got[o]->data(), want[o]->data(), want[o]->size(), 1e-5);
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -468,6 +527,14 @@ int main() {
     check_cross_entropy_backward(6, 17, 15.0f, true, false);
     check_cross_entropy_backward(40, 32000, 10.0f, true, false);
     check_cross_entropy_backward(17, 1001, 10.0f, false, true);
+
+    // {n, k, m, r}: one row (decode), a partial row block, odd sizes, the largest rank, past the parallel thresholds
+    for (auto s : std::vector<std::array<int, 4>>{{1, 1, 1, 1}, {1, 64, 64, 16}, {7, 13, 5, 3}, {9, 100, 37, 8},
+                                                   {33, 257, 129, 16}, {300, 64, 172, 16}, {20, 48, 40, 256},
+                                                   {517, 1001, 300, 7}}) {
+        check_lora_forward(s[0], s[1], s[2], s[3]);
+        check_lora_backward(s[0], s[1], s[2], s[3]);
+    }
 
     return checker.finish("cpu kernels");
 }

@@ -6,6 +6,7 @@
 
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstdlib>
 #include <utility>
 
@@ -317,6 +318,36 @@ void check_cross_entropy_backward(int n, int vocab, float range, bool per_row, b
     checker.compare("cross_entropy_bwd", shape, (in_place ? dl : dout).host().data(), ref.data(), ref.size(), 1e-4);
 }
 
+void check_lora_forward(int n, int k, int m, int r) {
+    auto x = random_floats(rng, (size_t)n * k), a = random_floats(rng, (size_t)r * k);
+    auto b = random_floats(rng, (size_t)m * r), out = random_floats(rng, (size_t)n * m);  // added into
+    const float scale = 32.0f / r;
+    Dev<float> dx(x), da(a), db(b), dout(out);
+    sg_cpu_lora_forward(out.data(), x.data(), a.data(), b.data(), n, k, m, r, scale);
+    sg_cuda_lora_forward(dout.p, dx.p, da.p, db.p, n, k, m, r, scale, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d k=%d m=%d r=%d out +=", n, k, m, r);
+    checker.compare("lora_forward", shape, dout.host().data(), out.data(), out.size(), 1e-5);
+}
+
+void check_lora_backward(int n, int k, int m, int r) {
+    auto x = random_floats(rng, (size_t)n * k), a = random_floats(rng, (size_t)r * k);
+    auto b = random_floats(rng, (size_t)m * r), dy = random_floats(rng, (size_t)n * m);
+    auto dx = random_floats(rng, x.size()), da = random_floats(rng, a.size()), db = random_floats(rng, b.size());
+    const float scale = 32.0f / r;
+    Dev<float> d_x(x), d_a(a), d_b(b), d_dy(dy), d_dx(dx), d_da(da), d_db(db);  // gradients start random
+    sg_cpu_lora_backward(dx.data(), da.data(), db.data(), dy.data(), x.data(), a.data(), b.data(), n, k, m, r, scale);
+    sg_cuda_lora_backward(d_dx.p, d_da.p, d_db.p, d_dy.p, d_x.p, d_a.p, d_b.p, n, k, m, r, scale, stream);
+    KERNEL_DONE();
+    const char *names[] = {"dx +=", "da +=", "db +="};
+    const Dev<float> *got[] = {&d_dx, &d_da, &d_db};
+    const std::vector<float> *want[] = {&dx, &da, &db};
+    for (int o = 0; o < 3; o++) {
+        std::snprintf(shape, sizeof shape, "n=%d k=%d m=%d r=%d %s", n, k, m, r, names[o]);
+        checker.compare("lora_backward", shape, got[o]->host().data(), want[o]->data(), want[o]->size(), 1e-4);
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -427,6 +458,14 @@ int main() {
     check_cross_entropy_backward(6, 17, 15.0f, true, false);
     check_cross_entropy_backward(40, 32000, 10.0f, true, false);
     check_cross_entropy_backward(3, 128256, 10.0f, false, true);
+
+    // {n, k, m, r}: decode (outputs split over blocks), partial row blocks, the largest rank, LLaMA-7B-like shapes
+    for (auto s : std::vector<std::array<int, 4>>{{1, 1, 1, 1}, {1, 4096, 4096, 16}, {7, 13, 5, 3}, {33, 257, 129, 16},
+                                                   {300, 64, 172, 16}, {20, 48, 40, 256}, {517, 1001, 300, 7},
+                                                   {1024, 4096, 11008, 16}}) {
+        check_lora_forward(s[0], s[1], s[2], s[3]);
+        check_lora_backward(s[0], s[1], s[2], s[3]);
+    }
 
     CUDA_OK(cudaStreamDestroy(stream));
     return checker.finish("cuda kernels");

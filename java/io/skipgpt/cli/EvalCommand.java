@@ -5,6 +5,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.skipgpt.eval.Perplexity;
 import io.skipgpt.io.LoadedModel;
+import io.skipgpt.lora.LoraAdapter;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
@@ -28,7 +29,8 @@ import picocli.CommandLine.Option;
                 "  skipgpt eval --model ../shared/data/models/stories260K/stories260K.gguf \\",
                 "      --ppl ../shared/data/text/tinystories_valid_head.txt --ctx 512 --json",
                 "  skipgpt eval --model M --ppl FILE --routers out/routers.safetensors --json   # routed",
-                "  skipgpt eval --model M --ppl FILE --skip attn:2,mlp:4                       # static skip"})
+                "  skipgpt eval --model M --ppl FILE --skip attn:2,mlp:4                       # static skip",
+                "  skipgpt eval --model M --ppl FILE --routers runs/demo/routers/routers.safetensors --lora runs/demo/adapter"})
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelOptions options;
@@ -43,6 +45,9 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     RoutingOptions routingOptions;
 
+    @Mixin
+    LoraOptions loraOptions;
+
     @Option(names = "--json", description = "Print one JSON object (ppl, nll, tokens, documents, per-file figures).")
     boolean json;
 
@@ -51,8 +56,8 @@ final class EvalCommand implements Callable<Integer> {
         for (Path f : files) {
             if (!Files.isRegularFile(f)) throw new java.nio.file.NoSuchFileException(f.toString());
         }
-        try (LoadedModel m = options.load(); Backend backend = options.backend();
-                LlamaModel model = ModelOptions.model(m, backend)) {
+        try (LoadedModel m = options.load(); Backend backend = options.backend(); LoraAdapter lora = loraOptions.open(m.config());
+                LlamaModel model = ModelOptions.model(m, backend, lora)) {
             int context = ctx != null ? ctx : m.config().contextLength();
             RoutingStats stats = new RoutingStats(m.config());
             Routing routing = routingOptions.open(m.config(), backend, stats);
@@ -75,6 +80,7 @@ final class EvalCommand implements Callable<Integer> {
                 o.addProperty("ctx", context);
                 o.addProperty("model", m.path().toString());
                 o.addProperty("device", backend.name());
+                if (lora != null) o.addProperty("lora", loraOptions.lora.toString());
                 o.addProperty("seconds", seconds);
                 o.add("files", perFile);
                 if (routingOptions.active()) addRouting(o, stats);

@@ -3,6 +3,7 @@ package io.skipgpt.cli;
 import io.skipgpt.infer.Generator;
 import io.skipgpt.infer.Sampler;
 import io.skipgpt.io.LoadedModel;
+import io.skipgpt.lora.LoraAdapter;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
@@ -19,7 +20,9 @@ import picocli.CommandLine.Option;
                 "An empty prompt starts from BOS. Temperature 0 is greedy decoding."},
         footer = {"", "Example:",
                 "  skipgpt generate --model ../shared/data/models/stories260K/stories260K.gguf \\",
-                "      --prompt \"Once upon a time\" --max-tokens 100 --temperature 0.8 --top-p 0.9 --seed 42"})
+                "      --prompt \"Once upon a time\" --max-tokens 100 --temperature 0.8 --top-p 0.9 --seed 42",
+                "  skipgpt generate --model M --routers runs/demo/routers/routers.safetensors --lora runs/demo/adapter \\",
+                "      --prompt \"Once upon a time\"                                              # routed + LoRA"})
 final class GenerateCommand implements Callable<Integer> {
     @Mixin
     ModelOptions options;
@@ -45,6 +48,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Mixin
     RoutingOptions routingOptions;
 
+    @Mixin
+    LoraOptions loraOptions;
+
     @Option(names = "--echo", description = "Print the prompt before the continuation.")
     boolean echo;
 
@@ -52,8 +58,8 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Sampler sampler = new Sampler(temperature, topP, seed != null ? seed : System.nanoTime());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (LoadedModel m = options.load(); Backend backend = options.backend();
-                LlamaModel model = ModelOptions.model(m, backend)) {
+        try (LoadedModel m = options.load(); Backend backend = options.backend(); LoraAdapter lora = loraOptions.open(m.config());
+                LlamaModel model = ModelOptions.model(m, backend, lora)) {
             if (echo) out.print(prompt);
             RoutingStats stats = new RoutingStats(m.config());
             Routing routing = routingOptions.open(m.config(), backend, stats);

@@ -3,6 +3,8 @@ package io.skipgpt.cli;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.io.ModelFormatException;
 import io.skipgpt.io.ModelLoader;
+import io.skipgpt.lora.LoraAdapter;
+import io.skipgpt.model.Adapter;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Backends;
@@ -53,6 +55,11 @@ final class ModelOptions {
     }
 
     static LlamaModel model(LoadedModel loaded, Backend backend) {
-        return new LlamaModel(loaded.config(), loaded.weights(), backend);
+        return model(loaded, backend, null);
+    }
+
+    /** The model with a LoRA adapter applied unmerged; {@code lora} may be null. */
+    static LlamaModel model(LoadedModel loaded, Backend backend, LoraAdapter lora) {
+        return new LlamaModel(loaded.config(), loaded.weights(), backend, lora == null ? Adapter.NONE : lora);
     }
 }

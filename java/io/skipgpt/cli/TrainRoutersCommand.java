@@ -2,10 +2,10 @@ package io.skipgpt.cli;
 
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.tensor.Backend;
+import io.skipgpt.train.HeldOut;
 import io.skipgpt.train.RouterTrainer;
 import io.skipgpt.train.TokenDataset;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -24,9 +24,8 @@ final class TrainRoutersCommand implements Callable<Integer> {
     @Mixin
     ModelOptions options;
 
-    @Option(names = "--data", required = true, arity = "1..*", paramLabel = "FILE",
-            description = "Training text files (documents split on <|endoftext|> lines).")
-    List<Path> data;
+    @Mixin
+    DataOptions data;
 
     @Option(names = "--sparsity", required = true, paramLabel = "T", description = "Target fraction of skipped modules, e.g. 0.25.")
     double sparsity;
@@ -36,12 +35,6 @@ final class TrainRoutersCommand implements Callable<Integer> {
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
-
-    @Option(names = "--seq-len", defaultValue = "256", paramLabel = "L", description = "Tokens per sequence (default: ${DEFAULT-VALUE}).")
-    int seqLen;
-
-    @Option(names = "--batch", defaultValue = "8", paramLabel = "B", description = "Sequences per micro-batch (default: ${DEFAULT-VALUE}).")
-    int batch;
 
     @Option(names = "--accum", defaultValue = "1", paramLabel = "K", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
     int accum;
@@ -67,12 +60,6 @@ final class TrainRoutersCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Seed of routers, data order and Gumbel noise (default: ${DEFAULT-VALUE}).")
     long seed;
 
-    @Option(names = "--pack", description = "Pack documents into windows of --seq-len instead of one document per sequence.")
-    boolean pack;
-
-    @Option(names = "--holdout", defaultValue = "0.05", paramLabel = "F", description = "Held-out fraction for evaluation (default: ${DEFAULT-VALUE}).")
-    double holdout;
-
     @Option(names = "--eval-every", defaultValue = "25", paramLabel = "N", description = "Held-out evaluation every N steps, 0 = only at the end (default: ${DEFAULT-VALUE}).")
     int evalEvery;
 
@@ -90,16 +77,12 @@ final class TrainRoutersCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        RouterTrainer.Options o = new RouterTrainer.Options(sparsity, steps, batch, accum, lr, schedule, warmup, alpha,
+        RouterTrainer.Options o = new RouterTrainer.Options(sparsity, steps, data.batch, accum, lr, schedule, warmup, alpha,
                 weightDecay, clip, seed, evalEvery, checkpointEvery, calibrate);
         try (LoadedModel m = options.load(); Backend backend = options.backend()) {
-            TokenDataset.Options dataOptions = new TokenDataset.Options(
-                    pack ? TokenDataset.Mode.PACKED : TokenDataset.Mode.DOCUMENTS, seqLen, holdout, seed);
-            System.err.printf("tokenising %d file(s)...%n", data.size());
-            TokenDataset dataset = TokenDataset.load(data, m.tokenizer(), dataOptions);
-            System.err.printf("%s%n", dataset);
+            TokenDataset dataset = data.load(m.tokenizer(), seed);
             RouterTrainer trainer = new RouterTrainer(m.config(), m.weights(), backend, dataset, o, out, System.err);
-            RouterTrainer.Eval e = trainer.run(resume);
+            HeldOut e = trainer.run(resume);
             System.out.printf("held-out ppl %.4f, realised sparsity %.4f (target %.4f)%n  attn keep %s%n  mlp keep  %s%n",
                     e.ppl(), e.moduleSparsity(), sparsity, EvalCommand.rates(e.attnKeep()), EvalCommand.rates(e.mlpKeep()));
         }

@@ -10,13 +10,14 @@ import java.nio.FloatBuffer;
  * row 2i+1 to row i + headDim/2 (convert_llama_weights_to_hf's permute: view [heads, hd/2, 2, dim],
  * transpose(1, 2)); reading HF applies the inverse.
  *
- * <p>A row order {@code order} means: row r of the result is row {@code order[r]} of the source.
+ * <p>A row order {@code order} means: row r of the result is row {@code order[r]} of the source. Anything with
+ * Q or K output rows follows the same orders: a LoRA adapter's B matrices of q and k, say.
  */
-final class RopeLayout {
+public final class RopeLayout {
     private RopeLayout() {}
 
     /** Order that turns adjacent-pair rows into rotate-half rows (for writing HF). */
-    static int[] toRotateHalf(int rows, int heads) {
+    public static int[] toRotateHalf(int rows, int heads) {
         int[] order = new int[rows];
         int hd = headDim(rows, heads), half = hd / 2;
         for (int h = 0; h < heads; h++) {
@@ -29,7 +30,7 @@ final class RopeLayout {
     }
 
     /** Order that turns rotate-half rows into adjacent-pair rows (for reading HF). */
-    static int[] toAdjacent(int rows, int heads) {
+    public static int[] toAdjacent(int rows, int heads) {
         int[] toHalf = toRotateHalf(rows, heads);
         int[] order = new int[rows];
         for (int r = 0; r < rows; r++) order[toHalf[r]] = r;
@@ -37,7 +38,7 @@ final class RopeLayout {
     }
 
     /** dst row r = src row order[r]. */
-    static void permuteRows(Tensor src, Tensor dst, int[] order) {
+    public static void permuteRows(Tensor src, Tensor dst, int[] order) {
         int cols = src.cols();
         if (dst.rows() != order.length || src.rows() != order.length || dst.cols() != cols) {
             throw new IllegalArgumentException("cannot permute " + src + " into " + dst);

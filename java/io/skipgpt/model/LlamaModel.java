@@ -25,17 +25,26 @@ import java.util.Set;
  * <p>A pass can carry several sequences at once ({@link #forward(List, Tensor, Routing)}): the rows of all
  * chunks form one matrix, so every norm, projection and routed sublayer is one GEMM across sequences; only
  * attention runs per chunk, against that chunk's own cache.
+ *
+ * <p>An {@link Adapter} (LoRA) adds its term after each base projection, unmerged, on the rows that projection
+ * ran on.
  */
 public final class LlamaModel implements AutoCloseable {
     private final LlamaConfig config;
     private final LlamaWeights weights;
     private final Backend backend;
+    private final Adapter adapter;
     private final Workspace ws;
 
     public LlamaModel(LlamaConfig config, LlamaWeights weights, Backend backend) {
+        this(config, weights, backend, Adapter.NONE);
+    }
+
+    public LlamaModel(LlamaConfig config, LlamaWeights weights, Backend backend, Adapter adapter) {
         this.config = config;
         this.weights = weights;
         this.backend = backend;
+        this.adapter = adapter;
         this.ws = new Workspace(config);
     }
 
@@ -157,8 +166,8 @@ public final class LlamaModel implements AutoCloseable {
         backend.rmsnorm(xb, x, w.attnNorm(), config.normEps());
         Tensor k = ws.k.rows(0, n);
         Tensor v = ws.v.rows(0, n);
-        backend.matmul(k, xb, w.wk());
-        backend.matmul(v, xb, w.wv());
+        project(k, xb, l, Projection.K);
+        project(v, xb, l, Projection.V);
         backend.rope(k, pos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
         for (int c = 0; c < chunks.size(); c++) {
             KvCache cache = chunks.get(c).cache();
@@ -176,7 +185,7 @@ public final class LlamaModel implements AutoCloseable {
             qPos = ws.keptPos.rows(0, kept);
         }
         Tensor q = ws.q.rows(0, kept);
-        backend.matmul(q, in, w.wq());
+        project(q, in, l, Projection.Q);
         backend.rope(q, qPos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
         Tensor att = ws.att.rows(0, kept);
         // Each chunk's running rows (contiguous in q: kept rows stay in order) attend to its own cache.
@@ -190,7 +199,7 @@ public final class LlamaModel implements AutoCloseable {
             from += count;
         }
         Tensor proj = ws.proj.rows(0, kept);
-        backend.matmul(proj, att, w.wo());
+        project(proj, att, l, Projection.O);
         return residual(x, proj, kept, n, masked ? ws.keepAttn : null);
     }
 
@@ -208,12 +217,18 @@ public final class LlamaModel implements AutoCloseable {
         backend.rmsnorm(xb, in, w.ffnNorm(), config.normEps());
         Tensor gate = ws.gate.rows(0, kept);
         Tensor up = ws.up.rows(0, kept);
-        backend.matmul(gate, xb, w.wGate());
-        backend.matmul(up, xb, w.wUp());
+        project(gate, xb, l, Projection.GATE);
+        project(up, xb, l, Projection.UP);
         backend.swiglu(gate, gate, up);
         Tensor proj = ws.proj.rows(0, kept);
-        backend.matmul(proj, gate, w.wDown());
+        project(proj, gate, l, Projection.DOWN);
         return residual(x, proj, kept, n, masked ? ws.keepMlp : null);
+    }
+
+    // out = x·Wᵀ for projection p of layer l, plus the adapter's term.
+    private void project(Tensor out, Tensor x, int l, Projection p) {
+        backend.matmul(out, x, p.of(weights.layers().get(l)));
+        adapter.addTo(out, x, l, p, backend);
     }
 
     // Adds a sublayer's output into the residual: all rows, the kept rows by index, or (masked-dense) every row

@@ -164,6 +164,20 @@ public interface Backend extends AutoCloseable {
      */
     void crossEntropyBackward(Tensor dLogits, Tensor logits, Tensor targets, Tensor dLoss, float scale);
 
+    /**
+     * A LoRA adapter's term, added into its base projection's output: out[n, m] += scale · (x[n, k] · a[r, k]ᵀ) ·
+     * b[m, r]ᵀ, with the [n, r] intermediate never stored (rank r ≤ {@value OpChecks#MAX_LORA_RANK}).
+     */
+    void loraForward(Tensor out, Tensor x, Tensor a, Tensor b, float scale);
+
+    /**
+     * Backward of {@link #loraForward} given dy[n, m], with u = x·aᵀ and g = scale·dy·b (both [n, r]), all added
+     * into: dx[n, k] += g·a (the adapter's share of the input gradient, after the base projection's
+     * {@link #matmulBackward} wrote its own), dA[r, k] += gᵀ·x, dB[m, r] += scale·dyᵀ·u. No output may overlap
+     * another argument.
+     */
+    void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale);
+
     @Override
     default void close() {}
 }

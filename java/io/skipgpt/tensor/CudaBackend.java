@@ -359,6 +359,22 @@ public final class CudaBackend implements Backend {
         launched("crossEntropyBackward");
     }
 
+    @Override
+    public void loraForward(Tensor out, Tensor x, Tensor a, Tensor b, float scale) {
+        CHECK.loraForward(out, x, a, b);
+        NativeCuda.loraForward(out.floatPointer(), x.floatPointer(), a.floatPointer(), b.floatPointer(), x.rows(), x.cols(),
+                b.rows(), a.rows(), scale, stream());
+        launched("loraForward");
+    }
+
+    @Override
+    public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale) {
+        CHECK.loraBackward(dx, dA, dB, dy, x, a, b);
+        NativeCuda.loraBackward(dx.floatPointer(), dA.floatPointer(), dB.floatPointer(), dy.floatPointer(), x.floatPointer(),
+                a.floatPointer(), b.floatPointer(), x.rows(), x.cols(), b.rows(), a.rows(), scale, stream());
+        launched("loraBackward");
+    }
+
     /**
      * Waits for the queued work, then frees every tensor still open, the workspace, cuBLAS and the stream. The
      * first failure is thrown after everything was released.

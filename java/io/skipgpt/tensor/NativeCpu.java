@@ -80,6 +80,14 @@ final class NativeCpu {
     static native void crossEntropyBackward(FloatPointer dlogits, FloatPointer logits, IntPointer targets,
                                             FloatPointer dloss, float scale, int n, int vocab);
 
+    @Name("sg_cpu_lora_forward")
+    static native void loraForward(FloatPointer out, FloatPointer x, FloatPointer a, FloatPointer b, int n, int k, int m,
+                                   int r, float scale);
+
+    @Name("sg_cpu_lora_backward")
+    static native void loraBackward(FloatPointer dx, FloatPointer da, FloatPointer db, FloatPointer dy, FloatPointer x,
+                                    FloatPointer a, FloatPointer b, int n, int k, int m, int r, float scale);
+
     @Name("sg_gpu_probe")
     static native int gpuProbe(@Cast("char*") BytePointer msg, int msgLen);
 }

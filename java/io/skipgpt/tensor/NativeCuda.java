@@ -84,4 +84,13 @@ final class NativeCuda {
     @Name("sg_cuda_cross_entropy_backward")
     static native void crossEntropyBackward(FloatPointer dlogits, FloatPointer logits, IntPointer targets,
                                             FloatPointer dloss, float scale, int n, int vocab, Pointer stream);
+
+    @Name("sg_cuda_lora_forward")
+    static native void loraForward(FloatPointer out, FloatPointer x, FloatPointer a, FloatPointer b, int n, int k, int m,
+                                   int r, float scale, Pointer stream);
+
+    @Name("sg_cuda_lora_backward")
+    static native void loraBackward(FloatPointer dx, FloatPointer da, FloatPointer db, FloatPointer dy, FloatPointer x,
+                                    FloatPointer a, FloatPointer b, int n, int k, int m, int r, float scale,
+                                    Pointer stream);
 }

@@ -296,6 +296,47 @@ final class OpChecks {
         }
     }
 
+    /** The largest LoRA rank the kernels take (SG_LORA_MAX_RANK: their per-block intermediates are sized by it). */
+    static final int MAX_LORA_RANK = 256;
+
+    /** out[n, m], x[n, k], a[r, k], b[m, r], 1 ≤ r ≤ MAX_LORA_RANK; out disjoint from the inputs. */
+    void loraForward(Tensor out, Tensor x, Tensor a, Tensor b) {
+        loraShapes("loraForward", x, a, b);
+        f32("loraForward", "out", out);
+        if (out.rows() != x.rows() || out.cols() != b.rows()) {
+            throw error("loraForward: out %s should be [%d, %d] for x %s and b %s", s(out), x.rows(), b.rows(), s(x), s(b));
+        }
+        disjoint("loraForward", "out", out, "x", x, "a", a, "b", b);
+    }
+
+    /** As {@link #loraForward}; dy[n, m], dx like x, dA like a, dB like b; every output disjoint from everything else. */
+    void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b) {
+        String op = "loraBackward";
+        loraShapes(op, x, a, b);
+        f32(op, "dx", dx, "dA", dA, "dB", dB);
+        f32(op, "dy", dy);
+        if (dy.rows() != x.rows() || dy.cols() != b.rows()) {
+            throw error("%s: dy %s should be [%d, %d] for x %s and b %s", op, s(dy), x.rows(), b.rows(), s(x), s(b));
+        }
+        sameRowsCols(op, "dx", dx, "x", x);
+        sameRowsCols(op, "dA", dA, "a", a);
+        sameRowsCols(op, "dB", dB, "b", b);
+        disjoint(op, "dx", dx, "dy", dy, "x", x, "a", a);
+        disjoint(op, "dx", dx, "b", b, "dA", dA, "dB", dB);
+        disjoint(op, "dA", dA, "dy", dy, "x", x, "a", a);
+        disjoint(op, "dA", dA, "b", b, "dB", dB, "dx", dx);
+        disjoint(op, "dB", dB, "dy", dy, "x", x, "a", a);
+        disjoint(op, "dB", dB, "b", b);
+    }
+
+    private void loraShapes(String op, Tensor x, Tensor a, Tensor b) {
+        f32(op, "x", x, "a", a, "b", b);
+        int r = a.rows();
+        if (r < 1 || r > MAX_LORA_RANK) throw error("%s: rank %d of a %s must be in [1, %d]", op, r, s(a), MAX_LORA_RANK);
+        if (a.cols() != x.cols()) throw error("%s: x %s and a %s disagree on k", op, s(x), s(a));
+        if (b.cols() != r) throw error("%s: b %s should have %d columns, the rank of a %s", op, s(b), r, s(a));
+    }
+
     private void rope(String op, String name, Tensor x, Tensor positions, int headDim, float theta) {
         f32(op, name, x);
         i32(op, "positions", positions);

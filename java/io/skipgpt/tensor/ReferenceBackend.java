@@ -337,6 +337,73 @@ public final class ReferenceBackend implements Backend {
         }
     }
 
+    /** u = x·aᵀ in double, then out[i, j] += scale · Σ_t u[i, t]·b[j, t] */
+    @Override
+    public void loraForward(Tensor out, Tensor x, Tensor a, Tensor b, float scale) {
+        CHECK.loraForward(out, x, a, b);
+        int n = x.rows(), m = b.rows(), r = a.rows();
+        double[] u = lowRank(x, a);
+        FloatBuffer o = out.floats(), bs = b.floats();
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < m; j++) {
+                double sum = 0;
+                for (int t = 0; t < r; t++) sum += u[i * r + t] * bs.get(j * r + t);
+                o.put(i * m + j, (float) (o.get(i * m + j) + scale * sum));
+            }
+        }
+    }
+
+    /** u = x·aᵀ, g = scale·dy·b; dx += g·a, dA += gᵀ·x, dB += scale·dyᵀ·u, each summed in double, added once */
+    @Override
+    public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale) {
+        CHECK.loraBackward(dx, dA, dB, dy, x, a, b);
+        int n = x.rows(), k = x.cols(), m = b.rows(), r = a.rows();
+        double[] u = lowRank(x, a), g = new double[n * r];
+        FloatBuffer gy = dy.floats(), xs = x.floats(), as = a.floats(), bs = b.floats();
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < r; t++) {
+                double sum = 0;
+                for (int j = 0; j < m; j++) sum += (double) gy.get(i * m + j) * bs.get(j * r + t);
+                g[i * r + t] = scale * sum;
+            }
+        }
+        FloatBuffer dxs = dx.floats(), das = dA.floats(), dbs = dB.floats();
+        for (int i = 0; i < n; i++) {
+            for (int p = 0; p < k; p++) {
+                double sum = 0;
+                for (int t = 0; t < r; t++) sum += g[i * r + t] * as.get(t * k + p);
+                dxs.put(i * k + p, (float) (dxs.get(i * k + p) + sum));
+            }
+        }
+        for (int t = 0; t < r; t++) {
+            for (int p = 0; p < k; p++) {
+                double sum = 0;
+                for (int i = 0; i < n; i++) sum += g[i * r + t] * xs.get(i * k + p);
+                das.put(t * k + p, (float) (das.get(t * k + p) + sum));
+            }
+            for (int j = 0; j < m; j++) {
+                double sum = 0;
+                for (int i = 0; i < n; i++) sum += (double) gy.get(i * m + j) * u[i * r + t];
+                dbs.put(j * r + t, (float) (dbs.get(j * r + t) + scale * sum));
+            }
+        }
+    }
+
+    /** u[n, r] = x[n, k]·a[r, k]ᵀ in double. */
+    private static double[] lowRank(Tensor x, Tensor a) {
+        int n = x.rows(), k = x.cols(), r = a.rows();
+        FloatBuffer xs = x.floats(), as = a.floats();
+        double[] u = new double[n * r];
+        for (int i = 0; i < n; i++) {
+            for (int t = 0; t < r; t++) {
+                double sum = 0;
+                for (int p = 0; p < k; p++) sum += (double) xs.get(i * k + p) * as.get(t * k + p);
+                u[i * r + t] = sum;
+            }
+        }
+        return u;
+    }
+
     /** Pair p of each head of x[n, heads * headDim] turns by direction · positions[i] · theta^(-2p / headDim). */
     private static void rotate(Tensor x, Tensor positions, int headDim, float theta, RopeStyle style, int direction) {
         int n = x.rows(), cols = x.cols(), half = headDim / 2;

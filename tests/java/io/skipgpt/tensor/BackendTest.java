@@ -309,6 +309,27 @@ class BackendTest {
         }
     }
 
+    @Test
+    void lora() {
+        // {n, k, m, r}: decode, partial row blocks, odd sizes, the largest rank, past the parallel thresholds
+        int[][] shapes = {{1, 1, 1, 1}, {1, 64, 64, 16}, {7, 13, 5, 3}, {9, 100, 37, 8}, {33, 257, 129, 16},
+                {300, 64, 172, 16}, {20, 48, 40, 256}, {0, 5, 4, 2}};
+        for (int[] s : shapes) {
+            int n = s[0], k = s[1], m = s[2], r = s[3];
+            Tensor x = t.uniform(-1, 1, n, k), a = t.uniform(-1, 1, r, k), b = t.uniform(-1, 1, m, r);
+            Tensor dy = t.uniform(-1, 1, n, m);
+            float scale = 32f / r;
+            // sums of k·r (forward), n·m (backward) terms of O(1), times scale
+            double tol = FP32 * scale * Math.max(1, Math.sqrt(Math.max(k, Math.max(n, m)) * r / 64.0));
+            String label = Arrays.toString(s);
+            compareAll("loraForward", label + " out +=", tol, new Tensor[] {t.uniform(-1, 1, n, m)},
+                    (be, o) -> be.loraForward(o[0], x, a, b, scale));
+            compareAll("loraBackward", label + " dx, dA, dB +=", tol,
+                    new Tensor[] {t.uniform(-1, 1, n, k), t.uniform(-1, 1, r, k), t.uniform(-1, 1, m, r)},
+                    (be, o) -> be.loraBackward(o[0], o[1], o[2], dy, x, a, b, scale));
+        }
+    }
+
     /**
      * Runs a call on both backends, each on its own copies of the outputs' starting contents (NaN for outputs
      * that are written, values for those added into, inputs for in-place calls), and compares every output.

@@ -24,4 +24,17 @@ class CpuBackendTest {
             assertEquals(expected, openblas.blas_get_num_threads());
         }
     }
+
+    @Test
+    void blasThreadsCanBeSetForSmallModels() {
+        try (Backend ignored = new CpuBackend()) {
+            int before = openblas.blas_get_num_threads();
+            try {
+                CpuBackend.setBlasThreads(1);
+                assertEquals(1, openblas.blas_get_num_threads());
+            } finally {
+                CpuBackend.setBlasThreads(before);
+            }
+        }
+    }
 }

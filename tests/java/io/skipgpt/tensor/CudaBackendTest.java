@@ -436,6 +436,28 @@ class CudaBackendTest {
 
     // ------------------------------------------------------------------------------------------------ harness
 
+    @Test
+    void lora() {
+        // {n, k, m, r}: decode (outputs split over blocks), partial row blocks, the largest rank, a LLaMA-7B-like shape
+        int[][] shapes = {{1, 1, 1, 1}, {1, 64, 64, 16}, {7, 13, 5, 3}, {33, 257, 129, 16}, {300, 64, 172, 16},
+                {20, 48, 40, 256}, {0, 5, 4, 2}, {64, 4096, 1024, 16}};
+        for (int[] s : shapes) {
+            int n = s[0], k = s[1], m = s[2], r = s[3];
+            Tensor x = t.uniform(-1, 1, n, k), a = t.uniform(-1, 1, r, k), b = t.uniform(-1, 1, m, r);
+            Tensor dy = t.uniform(-1, 1, n, m);
+            float scale = 32f / r;
+            // sums of k·r (forward), n·m (backward) terms of O(1), times scale; the backward adds with atomics
+            double tol = FP32 * scale * Math.max(1, Math.sqrt(Math.max(k, Math.max(n, m)) * r / 64.0));
+            String label = Arrays.toString(s);
+            compareAll("loraForward", label + " out +=", tol, cuda, new Tensor[] {t.uniform(-1, 1, n, m)},
+                    (be, in, o) -> be.loraForward(o[0], in.apply(x), in.apply(a), in.apply(b), scale));
+            compareAll("loraBackward", label + " dx, dA, dB +=", tol, cuda,
+                    new Tensor[] {t.uniform(-1, 1, n, k), t.uniform(-1, 1, r, k), t.uniform(-1, 1, m, r)},
+                    (be, in, o) -> be.loraBackward(o[0], o[1], o[2], in.apply(dy), in.apply(x), in.apply(a), in.apply(b),
+                            scale));
+        }
+    }
+
     /**
      * Runs a call on the reference backend with host copies of the outputs' starting contents (NaN for outputs
      * that are written, values for those added into, inputs for in-place calls), and on the GPU with uploads of

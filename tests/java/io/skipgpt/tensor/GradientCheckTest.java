@@ -171,6 +171,25 @@ class GradientCheckTest {
         check("scaleRows", "ds", s, ds, loss);
     }
 
+    @Test
+    void lora() {
+        int n = 3, k = 5, m = 4, r = 2;
+        float scale = 1.5f;
+        Tensor x = t.uniform(-1, 1, n, k), a = t.uniform(-1, 1, r, k), b = t.uniform(-1, 1, m, r);
+        Tensor r0 = t.uniform(-1, 1, n, m), out = t.poisoned(n, m), base = t.uniform(-1, 1, n, m);
+        DoubleSupplier loss = () -> {
+            out.copyFrom(base);
+            REF.loraForward(out, x, a, b, scale);
+            return dot(out, r0);
+        };
+        Tensor[] grads = {t.uniform(-1, 1, n, k), t.uniform(-1, 1, r, k), t.uniform(-1, 1, m, r)};
+        Tensor[] before = {t.copy(grads[0]), t.copy(grads[1]), t.copy(grads[2])};
+        REF.loraBackward(grads[0], grads[1], grads[2], r0, x, a, b, scale);
+        check("loraBackward", "dx +=", x, minus(grads[0], before[0]), loss);
+        check("loraBackward", "dA +=", a, minus(grads[1], before[1]), loss);
+        check("loraBackward", "dB +=", b, minus(grads[2], before[2]), loss);
+    }
+
     /** What op added into a gradient that starts as start: runs op on start, returns the difference. */
     private Tensor added(Tensor start, Consumer<Tensor> op) {
         Tensor before = t.copy(start);

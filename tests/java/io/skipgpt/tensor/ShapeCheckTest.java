@@ -193,4 +193,24 @@ class ShapeCheckTest {
         rejects("crossEntropyBackward: dLogits [2, 6] and logits [2, 7] differ in shape",
                 b -> b.crossEntropyBackward(t.poisoned(2, 6), logits, t.ints(0, 1), null, 1f));
     }
+
+    @Test
+    void lora() {
+        Tensor x = t.uniform(-1, 1, 3, 8), a = t.uniform(-1, 1, 2, 8), b = t.uniform(-1, 1, 5, 2);
+        rejects("loraForward: x [3, 8] and a [2, 7] disagree on k",
+                be -> be.loraForward(t.poisoned(3, 5), x, t.uniform(-1, 1, 2, 7), b, 2f));
+        rejects("loraForward: b [5, 3] should have 2 columns, the rank of a [2, 8]",
+                be -> be.loraForward(t.poisoned(3, 5), x, a, t.uniform(-1, 1, 5, 3), 2f));
+        rejects("loraForward: out [3, 4] should be [3, 5] for x [3, 8] and b [5, 2]",
+                be -> be.loraForward(t.poisoned(3, 4), x, a, b, 2f));
+        rejects("loraForward: rank 257 of a [257, 8] must be in [1, 256]",
+                be -> be.loraForward(t.poisoned(3, 5), x, t.uniform(-1, 1, 257, 8), t.uniform(-1, 1, 5, 257), 2f));
+        Tensor dy = t.uniform(-1, 1, 3, 5);
+        rejects("loraBackward: dB [2, 5] and b [5, 2] differ in shape",
+                be -> be.loraBackward(t.poisoned(3, 8), t.poisoned(2, 8), t.poisoned(2, 5), dy, x, a, b, 2f));
+        rejects("loraBackward: dy [3, 4] should be [3, 5] for x [3, 8] and b [5, 2]",
+                be -> be.loraBackward(t.poisoned(3, 8), t.poisoned(2, 8), t.poisoned(5, 2), t.uniform(-1, 1, 3, 4), x, a, b, 2f));
+        rejects("loraBackward: dx [3, 8] overlaps x [3, 8] in memory",
+                be -> be.loraBackward(x, t.poisoned(2, 8), t.poisoned(5, 2), dy, x, a, b, 2f));
+    }
 }

@@ -69,7 +69,7 @@ class RouterTrainerTest {
             try (Routers init = Routers.initialise(3, 24, 3)) {
                 before = t.evaluate(init).moduleSparsity();
             }
-            RouterTrainer.Eval after = t.run(false);
+            HeldOut after = t.run(false);
             assertTrue(after.moduleSparsity() > before + 0.2,
                     "sparsity should climb toward 0.9: " + before + " -> " + after.moduleSparsity());
             assertTrue(Files.exists(dir.resolve("run/routers.safetensors")));

@@ -1,0 +1,136 @@
+package io.skipgpt.lora;
+
+import io.skipgpt.model.Adapter;
+import io.skipgpt.model.LlamaConfig;
+import io.skipgpt.model.LlamaWeights;
+import io.skipgpt.model.Projection;
+import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.Tensor;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * A LoRA adapter on a model: for every layer and every target projection W [out, in], matrices A [r, in] and
+ * B [out, r], so that the projection computes {@code x·Wᵀ + scale·(x·Aᵀ)·Bᵀ}, scale = alpha / r. Kept unmerged:
+ * as an {@link Adapter} the model adds the term after each base projection (fused kernel, the [n, r] intermediate
+ * never stored); {@link #mergeInto} folds it into the weights instead. B rows of q and k follow the model's
+ * internal adjacent-pair RoPE order, like the weights they add to.
+ */
+public final class LoraAdapter implements Adapter, AutoCloseable {
+    private final LoraConfig config;
+    private final LlamaConfig model;
+    private final Map<Projection, Tensor[]> a = new EnumMap<>(Projection.class); // per target: [layer] -> [r, in]
+    private final Map<Projection, Tensor[]> b = new EnumMap<>(Projection.class); // per target: [layer] -> [out, r]
+
+    private LoraAdapter(LlamaConfig model, LoraConfig config) {
+        this.model = model;
+        this.config = config;
+        for (Projection p : config.targets()) {
+            Tensor[] as = new Tensor[model.nLayers()], bs = new Tensor[model.nLayers()];
+            for (int l = 0; l < model.nLayers(); l++) {
+                as[l] = Tensor.f32(config.rank(), p.inDim(model));
+                bs[l] = Tensor.f32(p.outDim(model), config.rank());
+            }
+            a.put(p, as);
+            b.put(p, bs);
+        }
+    }
+
+    /** All matrices zero: an adapter's gradient, or one to read into. */
+    public static LoraAdapter zeros(LlamaConfig model, LoraConfig config) {
+        return new LoraAdapter(model, config);
+    }
+
+    /**
+     * PEFT's initialisation: A Kaiming-uniform with a = sqrt(5), i.e. uniform in ±1/sqrt(in) (torch's default for a
+     * Linear layer), B zero — so a fresh adapter leaves the model unchanged and only B moves first.
+     */
+    public static LoraAdapter initialise(LlamaConfig model, LoraConfig config, long seed) {
+        LoraAdapter adapter = new LoraAdapter(model, config);
+        SplittableRandom rng = new SplittableRandom(seed);
+        for (Projection p : config.targets()) {
+            double bound = 1 / Math.sqrt(p.inDim(model));
+            for (Tensor t : adapter.a.get(p)) {
+                for (long i = 0; i < t.size(); i++) t.set(i, (float) ((rng.nextDouble() * 2 - 1) * bound));
+            }
+        }
+        return adapter;
+    }
+
+    public LoraConfig config() {
+        return config;
+    }
+
+    /** The model shape this adapter was made for. */
+    public LlamaConfig model() {
+        return model;
+    }
+
+    public boolean adapts(Projection p) {
+        return a.containsKey(p);
+    }
+
+    /** A [r, in] of a target projection at a layer. */
+    public Tensor a(int layer, Projection p) {
+        return target(a, p)[layer];
+    }
+
+    /** B [out, r] of a target projection at a layer. */
+    public Tensor b(int layer, Projection p) {
+        return target(b, p)[layer];
+    }
+
+    /** Every matrix by a stable name ({@code lora.<layer>.<projection>.a} / {@code .b}), for checkpoints. */
+    public Map<String, Tensor> tensors() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (int l = 0; l < model.nLayers(); l++) {
+            for (Projection p : config.targets()) {
+                out.put("lora." + l + "." + p.shortName() + ".a", a(l, p));
+                out.put("lora." + l + "." + p.shortName() + ".b", b(l, p));
+            }
+        }
+        return out;
+    }
+
+    /** out += scale·(x·Aᵀ)·Bᵀ for the targets; nothing for the other projections. */
+    @Override
+    public void addTo(Tensor out, Tensor x, int layer, Projection p, Backend backend) {
+        if (adapts(p)) backend.loraForward(out, x, a(layer, p), b(layer, p), config.scale());
+    }
+
+    /** Folds the adapter into the weights: W += scale·B·A for every target of every layer. */
+    public void mergeInto(LlamaWeights weights, Backend backend) {
+        if (weights.layers().size() != model.nLayers()) {
+            throw new IllegalArgumentException("adapter for " + model.nLayers() + " layers, model has " + weights.layers().size());
+        }
+        int r = config.rank();
+        for (Projection p : config.targets()) {
+            int in = p.inDim(model), out = p.outDim(model);
+            try (Tensor scaledB = Tensor.f32(out, r); Tensor aT = Tensor.f32(in, r); Tensor delta = Tensor.f32(out, in)) {
+                for (int l = 0; l < model.nLayers(); l++) {
+                    Tensor al = a(l, p), bl = b(l, p);
+                    for (long i = 0; i < scaledB.size(); i++) scaledB.set(i, bl.get(i) * config.scale());
+                    for (int t = 0; t < r; t++) {
+                        for (int c = 0; c < in; c++) aT.set((long) c * r + t, al.get((long) t * in + c));
+                    }
+                    backend.matmul(delta, scaledB, aT); // delta[out, in] = (scale·B)·A
+                    backend.add(p.of(weights.layers().get(l)), delta);
+                }
+            }
+        }
+    }
+
+    private static Tensor[] target(Map<Projection, Tensor[]> m, Projection p) {
+        Tensor[] t = m.get(p);
+        if (t == null) throw new IllegalArgumentException("this adapter does not adapt " + p.shortName());
+        return t;
+    }
+
+    @Override
+    public void close() {
+        for (Tensor[] ts : a.values()) for (Tensor t : ts) t.close();
+        for (Tensor[] ts : b.values()) for (Tensor t : ts) t.close();
+    }
+}

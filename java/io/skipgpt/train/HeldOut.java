@@ -1,0 +1,47 @@
+package io.skipgpt.train;
+
+import io.skipgpt.eval.Perplexity;
+import io.skipgpt.model.Adapter;
+import io.skipgpt.model.LlamaConfig;
+import io.skipgpt.model.LlamaModel;
+import io.skipgpt.model.LlamaWeights;
+import io.skipgpt.routing.Gate;
+import io.skipgpt.routing.RouterGate;
+import io.skipgpt.routing.Routers;
+import io.skipgpt.routing.Routing;
+import io.skipgpt.routing.RoutingStats;
+import io.skipgpt.tensor.Backend;
+import java.util.Arrays;
+
+/**
+ * Held-out figures of a model the way inference runs it: perplexity over a dataset's held-out examples, with
+ * deterministic routing from the routers (dense without them) and the adapter unmerged, and what the routing did.
+ */
+public record HeldOut(double nll, double ppl, double moduleSparsity, double flopSaving, double[] attnKeep,
+                      double[] mlpKeep) {
+    /** Scores {@code data}'s held-out examples; {@code routers} may be null (dense). */
+    public static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset data,
+                                   Routers routers, Adapter adapter) {
+        return evaluate(config, weights, backend, data.heldOut(), routers, adapter);
+    }
+
+    /** Scores examples (each its inputs and the last target) from an empty cache apiece. */
+    public static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset.Batch held,
+                                   Routers routers, Adapter adapter) {
+        RoutingStats stats = new RoutingStats(config);
+        try (LlamaModel model = new LlamaModel(config, weights, backend, adapter);
+                RouterGate gate = routers == null ? null
+                        : new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
+            Routing routing = Routing.routed(gate == null ? Gate.DENSE : gate, stats);
+            Perplexity.Result total = new Perplexity.Result(0, 0, 0);
+            for (int s = 0; s < held.size(); s++) {
+                int[] in = held.inputs()[s], tg = held.targets()[s];
+                int[] ids = Arrays.copyOf(in, in.length + 1);
+                ids[in.length] = tg[tg.length - 1];
+                total = total.plus(new Perplexity(model, null, ids.length, routing).scoreIds(ids));
+            }
+            return new HeldOut(total.meanNll(), total.ppl(), stats.moduleSparsity(), stats.flopSaving(),
+                    stats.attnKeep(), stats.mlpKeep());
+        }
+    }
+}

@@ -1,0 +1,213 @@
+package io.skipgpt.train;
+
+import com.google.gson.JsonObject;
+import io.skipgpt.lora.LoraAdapter;
+import io.skipgpt.lora.LoraConfig;
+import io.skipgpt.lora.PeftDirectory;
+import io.skipgpt.model.LlamaConfig;
+import io.skipgpt.model.LlamaWeights;
+import io.skipgpt.routing.Routers;
+import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.Tensor;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Stage 2 of SkipGPT: LoRA fine-tuning with the base model and the routers frozen. Gates are still hard-sampled
+ * at tau = 1 (or deterministic), the loss is cross-entropy alone, AdamW with a cosine schedule after a warm-up.
+ * Without routers it trains the same adapter on the dense model (the baseline with the same LoRA budget). The
+ * adapter is written as a PEFT directory into the output directory, beside the JSONL log and the checkpoints;
+ * the loop, its atomic checkpoints and exact resume are {@link TrainingLoop}'s.
+ */
+public final class LoraTrainer {
+    /** How the gates decide while the adapter trains. */
+    public enum Gates {
+        /** As in stage 1: a Gumbel sample at tau = 1, i.e. execute with probability sigmoid(z_exec − z_skip). */
+        SAMPLE,
+        /** As inference decides: execute iff z_exec > z_skip. */
+        DETERMINISTIC
+    }
+
+    /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
+    public record Options(LoraConfig lora, Gates gates, int steps, int batch, int accum, double lr, String schedule,
+                          int warmup, double weightDecay, double clip, long seed, int evalEvery, int checkpointEvery) {
+        public Options {
+            require(steps > 0, "--steps must be positive");
+            require(batch > 0 && accum > 0, "--batch and --accum must be positive");
+            require(lr > 0, "--lr must be positive");
+            require(schedule.equals("constant") || schedule.equals("cosine"), "--schedule must be constant or cosine");
+            require(warmup >= 0 && warmup <= steps, "--warmup must be in [0, --steps]");
+            require(weightDecay >= 0, "--weight-decay must be >= 0");
+            require(clip > 0, "--clip must be positive");
+            require(evalEvery >= 0 && checkpointEvery >= 0, "--eval-every and --checkpoint-every must be >= 0");
+        }
+
+        JsonObject toJson() {
+            JsonObject o = new JsonObject();
+            o.addProperty("targets", lora.targetList());
+            o.addProperty("rank", lora.rank());
+            o.addProperty("lora_alpha", lora.alpha());
+            o.addProperty("dropout", lora.dropout());
+            o.addProperty("gates", gates.name().toLowerCase(java.util.Locale.ROOT));
+            o.addProperty("steps", steps);
+            o.addProperty("batch", batch);
+            o.addProperty("accum", accum);
+            o.addProperty("lr", lr);
+            o.addProperty("schedule", schedule);
+            o.addProperty("warmup", warmup);
+            o.addProperty("weight_decay", weightDecay);
+            o.addProperty("clip", clip);
+            o.addProperty("seed", seed);
+            return o;
+        }
+    }
+
+    private final LlamaConfig config;
+    private final LlamaWeights weights;
+    private final Backend backend;
+    private final TokenDataset data;
+    private final Routers routers;
+    private final Options options;
+    private final Path out;
+    private final String baseModel;
+    private final PrintStream progress;
+
+    /**
+     * @param routers the frozen routers of stage 1, or null to train on the dense model
+     * @param baseModel what the adapter's config names as its base model (the model's path)
+     */
+    public LoraTrainer(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset data, Routers routers,
+                       Options options, Path out, String baseModel, PrintStream progress) {
+        this.config = config;
+        this.weights = weights;
+        this.backend = backend;
+        this.data = data;
+        this.routers = routers;
+        this.options = options;
+        this.out = out;
+        this.baseModel = baseModel;
+        this.progress = progress;
+    }
+
+    /** Trains (or resumes when {@code resume} and a checkpoint exists), writes the adapter and returns the final eval. */
+    public HeldOut run(boolean resume) throws IOException {
+        return runUntil(resume, options.steps());
+    }
+
+    /** Like {@link #run}, but stops after step {@code stopAfter} as a killed process would, returning null. */
+    HeldOut runUntil(boolean resume, long stopAfter) throws IOException {
+        LrSchedule schedule = options.schedule().equals("cosine")
+                ? LrSchedule.cosine(options.lr(), options.warmup(), options.steps())
+                : LrSchedule.constant(options.lr());
+        TrainingLoop.Settings settings = new TrainingLoop.Settings(options.steps(), options.batch(), options.accum(),
+                schedule, options.weightDecay(), options.clip(), options.evalEvery(), options.checkpointEvery());
+        try (LoraAdapter lora = LoraAdapter.initialise(config, options.lora(), options.seed());
+                LoraAdapter grads = LoraAdapter.zeros(config, options.lora())) {
+            return new TrainingLoop(config, data, settings, out, progress).run(new Stage(lora, grads), resume, stopAfter);
+        }
+    }
+
+    /** Stage 2: the adapter trains against CE alone; routers frozen, gates sampled at tau = 1 or deterministic. */
+    private final class Stage implements TrainingLoop.Stage {
+        private final LoraAdapter lora;
+        private final LoraAdapter grads;
+        private final List<AdamW.Param> params = new ArrayList<>();
+        private final GatedLlama gated;
+        private Rng noise = Rng.derived(options.seed(), 1);
+        private Rng dropout = Rng.derived(options.seed(), 2);
+
+        Stage(LoraAdapter lora, LoraAdapter grads) {
+            this.lora = lora;
+            this.grads = grads;
+            Map<String, Tensor> g = grads.tensors();
+            lora.tensors().forEach((name, value) -> params.add(AdamW.Param.of(name, value, g.get(name))));
+            this.gated = new GatedLlama(config, weights, backend, routers, lora);
+        }
+
+        @Override
+        public List<AdamW.Param> params() {
+            return params;
+        }
+
+        @Override
+        public long[] rngStates() {
+            return new long[] {noise.state(), dropout.state()};
+        }
+
+        @Override
+        public void restoreRngs(long[] states) {
+            noise = new Rng(states[0]);
+            dropout = new Rng(states[1]);
+        }
+
+        @Override
+        public void microBatch(TokenDataset.Batch batch, long step, TrainingLoop.StepFigures f) {
+            f.tau = 1;
+            Rng gateNoise = options.gates() == Gates.SAMPLE ? noise : null;
+            GatedLlama.Tape[] tapes = new GatedLlama.Tape[batch.size()];
+            try {
+                double nll = 0, gates = 0;
+                long tokens = 0;
+                for (int s = 0; s < batch.size(); s++) {
+                    tapes[s] = gated.forward(batch.inputs()[s], batch.targets()[s], gateNoise, 1.0, dropout, null);
+                    nll += tapes[s].nllSum();
+                    gates += tapes[s].gateSum();
+                    tokens += tapes[s].n;
+                    f.addKept(tapes[s], config.nLayers());
+                }
+                f.add(nll / tokens, 0, gates / (2.0 * config.nLayers() * tokens), tokens);
+                for (GatedLlama.Tape tape : tapes) gated.backward(tape, (float) (1.0 / tokens), 0f, null, null, grads);
+            } finally {
+                for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
+            }
+        }
+
+        @Override
+        public HeldOut evaluate() {
+            return HeldOut.evaluate(config, weights, backend, data, routers, lora);
+        }
+
+        @Override
+        public String evalNote() {
+            return "";
+        }
+
+        @Override
+        public String writeResult() throws IOException {
+            PeftDirectory.write(out, lora, baseModel);
+            return "wrote the adapter (PEFT) into " + out;
+        }
+
+        @Override
+        public JsonObject hyper() {
+            return options.toJson();
+        }
+
+        @Override
+        public List<String> resumeKeys() {
+            return List.of("targets", "rank", "lora_alpha", "dropout", "gates", "steps", "batch", "accum", "seed");
+        }
+
+        @Override
+        public Map<String, Long> fingerprints() {
+            return Map.of("routers", routers == null ? 0 : fingerprint(routers));
+        }
+    }
+
+    /** A hash of the routers' bits, so that a resume with other routers is refused. */
+    private static long fingerprint(Routers routers) {
+        long h = 1125899906842597L;
+        for (Tensor t : List.of(routers.weight(), routers.bias())) {
+            for (float v : t.toFloatArray()) h = 31 * h + Float.floatToIntBits(v);
+        }
+        return h;
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) throw new IllegalArgumentException(message);
+    }
+}
