@@ -12,7 +12,8 @@ import picocli.CommandLine.Option;
 @Command(name = "skipgpt", mixinStandardHelpOptions = true, version = "skipgpt 0.1.0",
         description = "SkipGPT for the JVM: run LLaMA-family models, and make them cheaper by dynamic layer skipping.",
         subcommands = {InfoCommand.class, GenerateCommand.class, EvalCommand.class, ConvertCommand.class,
-                BenchCommand.class, TrainRoutersCommand.class, StaticSkipCommand.class, CommandLine.HelpCommand.class},
+                BenchCommand.class, TrainRoutersCommand.class, StaticSkipCommand.class, ReportCommand.class,
+                CommandLine.HelpCommand.class},
         footer = {"", "Example:",
                 "  skipgpt generate --model ../shared/data/models/stories260K/stories260K.gguf \\",
                 "      --prompt \"Once upon a time\" --max-tokens 100"})
