@@ -143,19 +143,20 @@ final class BenchCommand implements Callable<Integer> {
                 System.err.println("recorded in " + record);
             }
             if (json) {
-                System.out.println(new GsonBuilder().disableHtmlEscaping().create().toJson(o));
+                System.out.println(new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create().toJson(o));
             } else {
-                System.out.printf("%s on %s, %d threads; tok/s median of %d (range min-max)%n", what, backend.name(),
+                System.out.printf("%s on %s, %d threads; tok/s median of %d (range min-max); CPU share: CPU time used /"
+                        + " (wall time x cores), well below 1 when other work competed%n", what, backend.name(),
                         Runtime.getRuntime().availableProcessors(), reps);
-                System.out.printf("| test | variant | sparsity | tok/s | range | speed-up | FLOP bound | speed-up / bound"
-                        + " | bound with head | speed-up / bound with head |%n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|%n");
+                System.out.printf("| test | variant | sparsity | tok/s | range | CPU share | speed-up | FLOP bound | speed-up / bound"
+                        + " | bound with head | speed-up / bound with head |%n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|%n");
                 for (Bench.Result r : results) {
                     Bench.Figures f = r.figures();
                     double speedup = f.median() / dense(results, r).figures().median();
                     double bound = r.stats().flopBound();
-                    System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.2f | %.2f-%.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n",
+                    System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.2f | %.2f-%.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n",
                             f.label(), r.variant().label(), r.stats().moduleSparsity(), f.median(), f.min(), f.max(),
-                            speedup, bound, speedup / bound, r.modelBound(), speedup / r.modelBound());
+                            f.cpuShare(), speedup, bound, speedup / bound, r.modelBound(), speedup / r.modelBound());
                 }
             }
         }
@@ -180,6 +181,7 @@ final class BenchCommand implements Callable<Integer> {
         o.addProperty("min", f.min());
         o.addProperty("max", f.max());
         o.addProperty("reps", f.reps());
+        o.addProperty("cpu_share", f.cpuShare());
         o.addProperty("module_sparsity", r.stats().moduleSparsity());
         o.addProperty("flop_saving", r.stats().flopSaving());
         o.addProperty("speedup", speedup);

@@ -106,7 +106,7 @@ final class RunRecord {
     static void append(Path file, JsonObject record) throws IOException {
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) Files.createDirectories(parent);
-        String line = new GsonBuilder().disableHtmlEscaping().create().toJson(record) + "\n";
+        String line = new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create().toJson(record) + "\n";
         Files.writeString(file, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 }

@@ -26,8 +26,12 @@ import java.util.function.Supplier;
  * the head is a large share of the work, can at best reach.
  */
 public final class Bench {
-    /** One phase's speed over the timed repetitions. */
-    public record Figures(String phase, int tokens, double median, double min, double max, int reps) {
+    /**
+     * One phase's speed over the timed repetitions, and the median share of the machine's cores the process used
+     * while timed (CPU seconds / (wall seconds x cores available); well below 1 when other work competed, NaN
+     * where unknown).
+     */
+    public record Figures(String phase, int tokens, double median, double min, double max, int reps, double cpuShare) {
         public String label() {
             return phase + tokens;
         }
@@ -83,15 +87,19 @@ public final class Bench {
         for (int i = 0; i < warmup; i++) {
             for (Variant variant : variants) pass.run(Routing.routed(variant.gate().get(), null));
         }
-        double[][] rates = new double[v][reps];
+        double[][] rates = new double[v][reps], shares = new double[v][reps];
+        int cores = Runtime.getRuntime().availableProcessors();
         RoutingStats[] stats = new RoutingStats[v];
         for (int k = 0; k < v; k++) stats[k] = new RoutingStats(model.config());
         for (int i = 0; i < reps; i++) {
             for (int k = 0; k < v; k++) {
                 Routing routing = Routing.routed(variants.get(k).gate().get(), stats[k]);
+                double cpu0 = ProcessCpu.seconds();
                 long t0 = System.nanoTime();
                 pass.run(routing);
-                rates[k][i] = tokens * 1e9 / (System.nanoTime() - t0);
+                long ns = System.nanoTime() - t0;
+                rates[k][i] = tokens * 1e9 / ns;
+                shares[k][i] = (ProcessCpu.seconds() - cpu0) / (ns / 1e9 * cores);
             }
         }
         double layers = denseLayerFlops(model.config(), tokens, contextSum);
@@ -100,12 +108,18 @@ public final class Bench {
         for (int k = 0; k < v; k++) {
             double[] r = rates[k];
             Arrays.sort(r);
-            double median = reps % 2 == 1 ? r[reps / 2] : (r[reps / 2 - 1] + r[reps / 2]) / 2;
             double modelBound = (layers + head) / (layers / stats[k].flopBound() + head);
-            results.add(new Result(variants.get(k), new Figures(phase, tokens, median, r[0], r[reps - 1], reps), stats[k],
-                    modelBound));
+            results.add(new Result(variants.get(k), new Figures(phase, tokens, median(r), r[0], r[reps - 1], reps,
+                    median(shares[k])), stats[k], modelBound));
         }
         return results;
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        int n = v.length;
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
     }
 
     /**

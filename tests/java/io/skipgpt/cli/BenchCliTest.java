@@ -30,6 +30,8 @@ class BenchCliTest {
             JsonObject o = rows.get(i).getAsJsonObject();
             assertEquals(expected.get(i), o.get("test").getAsString() + " " + o.get("variant").getAsString());
             double bound = o.get("flop_bound").getAsDouble();
+            double share = o.get("cpu_share").getAsDouble();
+            assertTrue(Double.isNaN(share) || share >= 0, "CPU share " + share);
             if (i % 3 == 0) {
                 assertEquals(1.0, o.get("speedup").getAsDouble());
                 assertEquals(1.0, bound);
@@ -57,7 +59,7 @@ class BenchCliTest {
         CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "16", "--tg", "2", "--reps", "1",
                 "--warmup", "0", "--sparsity", "0.4", "--device", "cpu");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("| test | variant | sparsity | tok/s | range | speed-up | FLOP bound | speed-up / bound"), r.out());
+        assertTrue(r.out().contains("| test | variant | sparsity | tok/s | range | CPU share | speed-up | FLOP bound | speed-up / bound"), r.out());
         assertTrue(r.out().contains("| pp16 | random 0.40 |") && r.out().contains("| tg2 | dense |"), r.out());
         CliTest.Run bad = CliTest.run("bench", "--shape", "tiny", "--sparsity", "1.5", "--device", "cpu");
         assertNotEquals(0, bad.code());

@@ -67,6 +67,20 @@ class BenchTest {
     }
 
     @Test
+    void processCpuTimeGrowsWithWork() {
+        double before = ProcessCpu.seconds();
+        org.junit.jupiter.api.Assumptions.assumeFalse(Double.isNaN(before), "no /proc/self/stat here");
+        // busy until 0.1 CPU seconds are counted (however busy the machine), or give up after 30 s of wall time
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        double x = 0;
+        while (ProcessCpu.seconds() - before < 0.1 && System.nanoTime() < deadline) {
+            for (int i = 0; i < 100_000; i++) x += Math.sqrt(x + 1);
+        }
+        assertTrue(x > 0);
+        assertTrue(ProcessCpu.seconds() - before >= 0.1, "CPU time did not grow with work");
+    }
+
+    @Test
     void denseLayerFlopsCountWeightsTwiceAndAttentionPerKey() {
         // dim 16, q 16, kv 8, hidden 24, 3 layers: per token 2*16*16*2 + 2*16*8*2 + 6*16*24 = 3840; per key 4*16
         assertEquals(3 * (10 * 3840.0 + 64.0 * 55), Bench.denseLayerFlops(CONFIG, 10, 55), 1e-9);
