@@ -125,6 +125,7 @@ final class BenchCommand implements Callable<Integer> {
                 variants.add(new Bench.Variant(String.format(Locale.ROOT, "random %.2f", t), () -> new RandomGate(t, gateSeed)));
             }
             if (routerGate != null) variants.add(new Bench.Variant("routers " + routers.getFileName(), () -> routerGate));
+            JsonObject line = record != null ? RunRecord.describe(spec.commandLine().getParseResult().originalArgs()) : null;
             Bench bench = new Bench(model, 42);
             List<Bench.Result> results = new ArrayList<>(bench.prefill(variants, pp, warmup, reps));
             results.addAll(bench.decode(variants, tg, warmup, reps));
@@ -136,8 +137,8 @@ final class BenchCommand implements Callable<Integer> {
             JsonArray rows = new JsonArray();
             for (Bench.Result r : results) rows.add(json(r, dense(results, r)));
             o.add("results", rows);
-            if (record != null) {
-                JsonObject line = RunRecord.describe(spec.commandLine().getParseResult().originalArgs());
+            if (line != null) {
+                RunRecord.addLoadAfter(line);
                 o.entrySet().forEach(e -> line.add(e.getKey(), e.getValue()));
                 RunRecord.append(record, line);
                 System.err.println("recorded in " + record);
@@ -145,18 +146,20 @@ final class BenchCommand implements Callable<Integer> {
             if (json) {
                 System.out.println(new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create().toJson(o));
             } else {
-                System.out.printf("%s on %s, %d threads; tok/s median of %d (range min-max); CPU share: CPU time used /"
-                        + " (wall time x cores), well below 1 when other work competed%n", what, backend.name(),
-                        Runtime.getRuntime().availableProcessors(), reps);
-                System.out.printf("| test | variant | sparsity | tok/s | range | CPU share | speed-up | FLOP bound | speed-up / bound"
-                        + " | bound with head | speed-up / bound with head |%n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|%n");
+                System.out.printf("%s on %s, %d threads; tok/s: median of %d (min-max); CPU share: CPU time used / (wall"
+                        + " time x cores), well below 1 when other work competed; per CPU-s: tokens per CPU second%n", what,
+                        backend.name(), Runtime.getRuntime().availableProcessors(), reps);
+                System.out.printf("| test | variant | sparsity | tok/s | CPU share | speed-up | FLOP bound | speed-up / bound"
+                        + " | bound with head | speed-up / bound with head | tok per CPU-s | speed-up by CPU time |%n"
+                        + "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%n");
                 for (Bench.Result r : results) {
-                    Bench.Figures f = r.figures();
-                    double speedup = f.median() / dense(results, r).figures().median();
+                    Bench.Figures f = r.figures(), d = dense(results, r).figures();
+                    double speedup = f.median() / d.median();
                     double bound = r.stats().flopBound();
-                    System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.2f | %.2f-%.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |%n",
-                            f.label(), r.variant().label(), r.stats().moduleSparsity(), f.median(), f.min(), f.max(),
-                            f.cpuShare(), speedup, bound, speedup / bound, r.modelBound(), speedup / r.modelBound());
+                    System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.2f (%.2f-%.2f) | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f"
+                            + " | %.2f | %.2f |%n", f.label(), r.variant().label(), r.stats().moduleSparsity(), f.median(),
+                            f.min(), f.max(), f.cpuShare(), speedup, bound, speedup / bound, r.modelBound(),
+                            speedup / r.modelBound(), f.perCpuSecond(), f.perCpuSecond() / d.perCpuSecond());
                 }
             }
         }
@@ -182,6 +185,8 @@ final class BenchCommand implements Callable<Integer> {
         o.addProperty("max", f.max());
         o.addProperty("reps", f.reps());
         o.addProperty("cpu_share", f.cpuShare());
+        o.addProperty("tokens_per_cpu_s", f.perCpuSecond());
+        o.addProperty("speedup_by_cpu_time", f.perCpuSecond() / dense.figures().perCpuSecond());
         o.addProperty("module_sparsity", r.stats().moduleSparsity());
         o.addProperty("flop_saving", r.stats().flopSaving());
         o.addProperty("speedup", speedup);

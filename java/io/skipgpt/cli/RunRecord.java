@@ -16,7 +16,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Where and when a benchmark ran, for the results file: date, machine (CPU model and count from /proc/cpuinfo,
- * the cores this JVM may use, memory, the load average — other work on the machine skews figures), Java version,
+ * the cores this JVM may use, memory, the load average at the start and, with {@link #addLoadAfter}, the end —
+ * other work on the machine skews figures), Java version,
  * the commit ({@code git rev-parse HEAD}, "+dirty" with uncommitted changes, absent outside a checkout) and the
  * command line. {@link #append} adds one JSON object as one line.
  */
@@ -51,12 +52,8 @@ final class RunRecord {
         m.addProperty("cpu", model != null ? model : System.getProperty("os.arch"));
         if (cpus > 0) m.addProperty("cpus", cpus);
         m.addProperty("cores_available", Runtime.getRuntime().availableProcessors());
-        try {
-            String[] load = Files.readString(Path.of("/proc/loadavg")).strip().split("\\s+");
-            m.addProperty("loadavg_1min", Double.parseDouble(load[0]));
-        } catch (IOException | RuntimeException e) {
-            // no load average on this system
-        }
+        double load = loadAverage();
+        if (!Double.isNaN(load)) m.addProperty("loadavg_1min", load);
         try {
             for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
                 if (line.startsWith("MemTotal:")) {
@@ -72,6 +69,20 @@ final class RunRecord {
         String blas = System.getenv("OPENBLAS_NUM_THREADS");
         if (blas != null) m.addProperty("openblas_threads", blas);
         return m;
+    }
+
+    /** Adds the load average at the end of the run beside the one {@link #describe} took at its start. */
+    static void addLoadAfter(JsonObject record) {
+        double load = loadAverage();
+        if (!Double.isNaN(load)) record.getAsJsonObject("machine").addProperty("loadavg_1min_after", load);
+    }
+
+    private static double loadAverage() {
+        try {
+            return Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).strip().split("\\s+")[0]);
+        } catch (IOException | RuntimeException e) {
+            return Double.NaN;
+        }
     }
 
     /** HEAD of the checkout in the working directory, with "+dirty" when files differ from it; null without git. */

@@ -27,11 +27,14 @@ import java.util.function.Supplier;
  */
 public final class Bench {
     /**
-     * One phase's speed over the timed repetitions, and the median share of the machine's cores the process used
-     * while timed (CPU seconds / (wall seconds x cores available); well below 1 when other work competed, NaN
-     * where unknown).
+     * One phase's speed over the timed repetitions: tokens per second (median, min, max); the median share of the
+     * machine's cores the process used while timed (CPU seconds / (wall seconds x cores available): well below 1
+     * when other work competed); and the median tokens per CPU second of the process, a figure that time-sharing
+     * with other work disturbs less than wall time does (NaN where the CPU time is unknown, or a repetition takes
+     * under 0.1 s: too short for the 10 ms CPU clock).
      */
-    public record Figures(String phase, int tokens, double median, double min, double max, int reps, double cpuShare) {
+    public record Figures(String phase, int tokens, double median, double min, double max, int reps, double cpuShare,
+                          double perCpuSecond) {
         public String label() {
             return phase + tokens;
         }
@@ -87,7 +90,7 @@ public final class Bench {
         for (int i = 0; i < warmup; i++) {
             for (Variant variant : variants) pass.run(Routing.routed(variant.gate().get(), null));
         }
-        double[][] rates = new double[v][reps], shares = new double[v][reps];
+        double[][] rates = new double[v][reps], shares = new double[v][reps], cpuRates = new double[v][reps];
         int cores = Runtime.getRuntime().availableProcessors();
         RoutingStats[] stats = new RoutingStats[v];
         for (int k = 0; k < v; k++) stats[k] = new RoutingStats(model.config());
@@ -99,7 +102,10 @@ public final class Bench {
                 pass.run(routing);
                 long ns = System.nanoTime() - t0;
                 rates[k][i] = tokens * 1e9 / ns;
-                shares[k][i] = (ProcessCpu.seconds() - cpu0) / (ns / 1e9 * cores);
+                // the CPU clock ticks every 10 ms: a shorter repetition has no meaningful CPU figures
+                double cpu = ns < 100_000_000L ? Double.NaN : ProcessCpu.seconds() - cpu0;
+                shares[k][i] = cpu / (ns / 1e9 * cores);
+                cpuRates[k][i] = tokens / cpu;
             }
         }
         double layers = denseLayerFlops(model.config(), tokens, contextSum);
@@ -110,7 +116,7 @@ public final class Bench {
             Arrays.sort(r);
             double modelBound = (layers + head) / (layers / stats[k].flopBound() + head);
             results.add(new Result(variants.get(k), new Figures(phase, tokens, median(r), r[0], r[reps - 1], reps,
-                    median(shares[k])), stats[k], modelBound));
+                    median(shares[k]), median(cpuRates[k])), stats[k], modelBound));
         }
         return results;
     }

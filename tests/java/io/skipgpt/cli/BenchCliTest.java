@@ -32,6 +32,7 @@ class BenchCliTest {
             double bound = o.get("flop_bound").getAsDouble();
             double share = o.get("cpu_share").getAsDouble();
             assertTrue(Double.isNaN(share) || share >= 0, "CPU share " + share);
+            assertTrue(o.has("tokens_per_cpu_s") && o.has("speedup_by_cpu_time"), o.toString());
             if (i % 3 == 0) {
                 assertEquals(1.0, o.get("speedup").getAsDouble());
                 assertEquals(1.0, bound);
@@ -48,6 +49,7 @@ class BenchCliTest {
         assertEquals(2, lines.size());
         JsonObject line = JsonParser.parseString(lines.get(0)).getAsJsonObject();
         assertTrue(line.has("date") && line.getAsJsonObject("machine").has("cpu"), lines.get(0));
+        assertTrue(line.getAsJsonObject("machine").has("loadavg_1min_after"), lines.get(0));
         assertTrue(line.getAsJsonObject("machine").get("cores_available").getAsInt() > 0);
         assertEquals("skipgpt", line.getAsJsonArray("command").get(0).getAsString());
         assertEquals("bench", line.getAsJsonArray("command").get(1).getAsString());
@@ -59,7 +61,7 @@ class BenchCliTest {
         CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "16", "--tg", "2", "--reps", "1",
                 "--warmup", "0", "--sparsity", "0.4", "--device", "cpu");
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("| test | variant | sparsity | tok/s | range | CPU share | speed-up | FLOP bound | speed-up / bound"), r.out());
+        assertTrue(r.out().contains("| test | variant | sparsity | tok/s | CPU share | speed-up | FLOP bound | speed-up / bound"), r.out());
         assertTrue(r.out().contains("| pp16 | random 0.40 |") && r.out().contains("| tg2 | dense |"), r.out());
         CliTest.Run bad = CliTest.run("bench", "--shape", "tiny", "--sparsity", "1.5", "--device", "cpu");
         assertNotEquals(0, bad.code());
