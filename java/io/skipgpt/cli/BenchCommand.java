@@ -4,6 +4,7 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.skipgpt.eval.Bench;
+import io.skipgpt.eval.RandomGate;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.io.ModelLoader;
 import io.skipgpt.model.LlamaConfig;
@@ -11,20 +12,32 @@ import io.skipgpt.model.LlamaModel;
 import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.model.ModelShapes;
 import io.skipgpt.model.RandomWeights;
+import io.skipgpt.routing.RouterFile;
+import io.skipgpt.routing.RouterGate;
+import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = {"Prefill (pp) and decode (tg) speed in tokens/s: warm-up, repetitions, median and range.",
-                "Either a real model (--model) or a random model of a real architecture (--shape) with fewer layers."},
+                "Either a real model (--model) or a random model of a real architecture (--shape) with fewer layers.",
+                "Dense and routed run on the same weights in the same run, repetitions interleaved: forced random",
+                "routing at each --sparsity (every module of every token skipped with probability T, seeded) and/or",
+                "trained --routers. Each routed figure comes with its speed-up over dense, the FLOP bound of the skip",
+                "pattern it realised (decoder layers; and the whole pass, output head included) and speed-up / bound.",
+                "--record appends the figures with date, machine, load, commit and command line as one JSON line."},
         footer = {"", "Examples:",
                 "  skipgpt bench --model ../shared/data/models/stories260K/stories260K.gguf",
-                "  skipgpt bench --shape llama2-7b --layers 2 --pp 128 --tg 16 --json"})
+                "  skipgpt bench --shape llama2-7b --layers 2 --pp 128 --tg 16 --sparsity 0.25,0.40 \\",
+                "      --record benchmarks/results.jsonl"})
 final class BenchCommand implements Callable<Integer> {
     static final class Source {
         @Option(names = {"-m", "--model"}, paramLabel = "PATH", description = "A model file or directory.")
@@ -54,14 +67,35 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup", defaultValue = "1", paramLabel = "N", description = "Untimed warm-up runs (default: ${DEFAULT-VALUE}).")
     int warmup;
 
+    @Option(names = "--sparsity", split = ",", paramLabel = "T",
+            description = "Also run forced random routing at these target sparsities, e.g. 0.25,0.40.")
+    List<Double> sparsities;
+
+    @Option(names = "--gate-seed", defaultValue = "7", paramLabel = "S",
+            description = "Seed of the random routing (default: ${DEFAULT-VALUE}).")
+    long gateSeed;
+
+    @Option(names = "--routers", paramLabel = "FILE", description = "Also run these trained routers (deterministic).")
+    Path routers;
+
     @Option(names = "--device", defaultValue = "auto", paramLabel = "DEVICE", description = "auto, cpu or cuda.")
     String device;
 
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
+    @Option(names = "--record", paramLabel = "FILE",
+            description = "Append the figures, date, machine, commit and command line as one JSON line, e.g. benchmarks/results.jsonl.")
+    Path record;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
+        for (double t : sparsities == null ? List.<Double>of() : sparsities) {
+            if (!(t > 0 && t < 1)) throw new IllegalArgumentException("--sparsity values must be in (0, 1), got " + t);
+        }
         String what;
         LlamaConfig config;
         LlamaWeights weights;
@@ -82,34 +116,83 @@ final class BenchCommand implements Callable<Integer> {
         }
         // Closing the weights frees a loaded model too: LoadedModel owns nothing else native.
         try (weights; Backend backend = ModelOptions.openForModel(device);
-                LlamaModel model = new LlamaModel(config, weights, backend)) {
+                LlamaModel model = new LlamaModel(config, weights, backend);
+                Routers trained = routers != null ? RouterFile.read(routers, config.nLayers(), config.dim()) : null;
+                RouterGate routerGate = trained != null ? new RouterGate(trained, backend, RouterGate.Mode.DETERMINISTIC, 0) : null) {
+            List<Bench.Variant> variants = new ArrayList<>(List.of(Bench.Variant.DENSE));
+            for (double t : sparsities == null ? List.<Double>of() : sparsities) {
+                variants.add(new Bench.Variant(String.format(Locale.ROOT, "random %.2f", t), () -> new RandomGate(t, gateSeed)));
+            }
+            if (routerGate != null) variants.add(new Bench.Variant("routers " + routers.getFileName(), () -> routerGate));
+            JsonObject line = record != null ? RunRecord.describe(spec.commandLine().getParseResult().originalArgs()) : null;
             Bench bench = new Bench(model, 42);
-            List<Bench.Figures> figures = List.of(bench.prefill(pp, warmup, reps), bench.decode(tg, warmup, reps));
+            List<Bench.Result> results = new ArrayList<>(bench.prefill(variants, pp, warmup, reps));
+            results.addAll(bench.decode(variants, tg, warmup, reps));
+            JsonObject o = new JsonObject();
+            o.addProperty("model", what);
+            o.addProperty("device", backend.name());
+            o.addProperty("threads", Runtime.getRuntime().availableProcessors());
+            o.addProperty("warmup", warmup);
+            JsonArray rows = new JsonArray();
+            for (Bench.Result r : results) rows.add(json(r, dense(results, r)));
+            o.add("results", rows);
+            if (line != null) {
+                RunRecord.addLoadAfter(line);
+                o.entrySet().forEach(e -> line.add(e.getKey(), e.getValue()));
+                RunRecord.append(record, line);
+                System.err.println("recorded in " + record);
+            }
             if (json) {
-                JsonObject o = new JsonObject();
-                o.addProperty("model", what);
-                o.addProperty("device", backend.name());
-                o.addProperty("threads", Runtime.getRuntime().availableProcessors());
-                JsonArray rows = new JsonArray();
-                for (Bench.Figures f : figures) {
-                    JsonObject r = new JsonObject();
-                    r.addProperty("test", f.label());
-                    r.addProperty("tokens_per_s", f.median());
-                    r.addProperty("min", f.min());
-                    r.addProperty("max", f.max());
-                    r.addProperty("reps", f.reps());
-                    rows.add(r);
-                }
-                o.add("results", rows);
-                System.out.println(new GsonBuilder().create().toJson(o));
+                System.out.println(new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create().toJson(o));
             } else {
-                System.out.printf("| model | device | test | tok/s (median) | min | max |%n|---|---|---|---:|---:|---:|%n");
-                for (Bench.Figures f : figures) {
-                    System.out.printf("| %s | %s | %s | %.2f | %.2f | %.2f |%n", what, backend.name(), f.label(),
-                            f.median(), f.min(), f.max());
+                System.out.printf("%s on %s, %d threads; tok/s: median of %d (min-max); CPU share: CPU time used / (wall"
+                        + " time x cores), well below 1 when other work competed; per CPU-s: tokens per CPU second%n", what,
+                        backend.name(), Runtime.getRuntime().availableProcessors(), reps);
+                System.out.printf("| test | variant | sparsity | tok/s | CPU share | speed-up | FLOP bound | speed-up / bound"
+                        + " | bound with head | speed-up / bound with head | tok per CPU-s | speed-up by CPU time |%n"
+                        + "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%n");
+                for (Bench.Result r : results) {
+                    Bench.Figures f = r.figures(), d = dense(results, r).figures();
+                    double speedup = f.median() / d.median();
+                    double bound = r.stats().flopBound();
+                    System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.2f (%.2f-%.2f) | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f"
+                            + " | %.2f | %.2f |%n", f.label(), r.variant().label(), r.stats().moduleSparsity(), f.median(),
+                            f.min(), f.max(), f.cpuShare(), speedup, bound, speedup / bound, r.modelBound(),
+                            speedup / r.modelBound(), f.perCpuSecond(), f.perCpuSecond() / d.perCpuSecond());
                 }
             }
         }
         return 0;
+    }
+
+    /** The dense result of the same phase. */
+    private static Bench.Result dense(List<Bench.Result> results, Bench.Result r) {
+        for (Bench.Result x : results) {
+            if (x.variant() == Bench.Variant.DENSE && x.figures().phase().equals(r.figures().phase())) return x;
+        }
+        throw new IllegalStateException("no dense figure for " + r.figures().label());
+    }
+
+    private static JsonObject json(Bench.Result r, Bench.Result dense) {
+        Bench.Figures f = r.figures();
+        double speedup = f.median() / dense.figures().median();
+        JsonObject o = new JsonObject();
+        o.addProperty("test", f.label());
+        o.addProperty("variant", r.variant().label());
+        o.addProperty("tokens_per_s", f.median());
+        o.addProperty("min", f.min());
+        o.addProperty("max", f.max());
+        o.addProperty("reps", f.reps());
+        o.addProperty("cpu_share", f.cpuShare());
+        o.addProperty("tokens_per_cpu_s", f.perCpuSecond());
+        o.addProperty("speedup_by_cpu_time", f.perCpuSecond() / dense.figures().perCpuSecond());
+        o.addProperty("module_sparsity", r.stats().moduleSparsity());
+        o.addProperty("flop_saving", r.stats().flopSaving());
+        o.addProperty("speedup", speedup);
+        o.addProperty("flop_bound", r.stats().flopBound());
+        o.addProperty("speedup_over_bound", speedup / r.stats().flopBound());
+        o.addProperty("flop_bound_with_head", r.modelBound());
+        o.addProperty("speedup_over_bound_with_head", speedup / r.modelBound());
+        return o;
     }
 }

@@ -20,23 +20,47 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = {"Perplexity of a model on text files.",
+        description = {"Perplexity of a model on text files, and zero-shot tasks (--tasks).",
                 "A file with lines <|endoftext|> is split into documents, each stripped and scored alone as",
                 "[BOS] + tokens; any other file is one document. Documents longer than the context C are cut",
                 "into windows of C tokens overlapping by one, each from an empty cache, so every token after",
-                "BOS is predicted exactly once. All predicted tokens of all files are pooled."},
+                "BOS is predicted exactly once. All predicted tokens of all files are pooled.",
+                "--tasks scores zero-shot multiple choice as lm-evaluation-harness does (acc, acc_norm per character,",
+                "WinoGrande by partial scoring, LAMBADA last-word greedy accuracy) on llm-foundry's data files;",
+                "--compare runs several variants of the same weights side by side in one table."},
         footer = {"", "Example:",
                 "  skipgpt eval --model ../shared/data/models/stories260K/stories260K.gguf \\",
                 "      --ppl ../shared/data/text/tinystories_valid_head.txt --ctx 512 --json",
                 "  skipgpt eval --model M --ppl FILE --routers out/routers.safetensors --json   # routed",
                 "  skipgpt eval --model M --ppl FILE --skip attn:2,mlp:4                       # static skip",
-                "  skipgpt eval --model M --ppl FILE --routers runs/demo/routers/routers.safetensors --lora runs/demo/adapter"})
+                "  skipgpt eval --model M --ppl FILE --routers runs/demo/routers/routers.safetensors --lora runs/demo/adapter",
+                "  skipgpt eval --model M --tasks arc_easy,copa,lambada --limit 100 \\",
+                "      --compare dense --compare skip:attn:2,mlp:4 --compare routers:runs/r25/routers.safetensors"})
 final class EvalCommand implements Callable<Integer> {
     @Mixin
     ModelOptions options;
 
-    @Option(names = "--ppl", required = true, arity = "1..*", paramLabel = "FILE", description = "Text files to score.")
+    @Option(names = "--ppl", arity = "1..*", paramLabel = "FILE", description = "Text files to score.")
     List<Path> files;
+
+    @Option(names = "--tasks", paramLabel = "LIST", description = "Zero-shot tasks, comma-separated: arc_easy, "
+            + "arc_challenge, boolq, openbookqa, piqa, winogrande, copa, lambada, or all.")
+    String tasks;
+
+    @Option(names = "--limit", defaultValue = "0", paramLabel = "N",
+            description = "Score the first N items of each task (default: all).")
+    int limit;
+
+    @Option(names = "--bench-data", paramLabel = "DIR",
+            description = "Folder of the task files (default: $SKIPGPT_DATA/bench/llm-foundry or ../shared/data/bench/llm-foundry).")
+    Path benchData;
+
+    @Option(names = "--compare", paramLabel = "VARIANT", description = "A column of the comparison, repeatable: "
+            + Variant.SYNTAX + ". Instead of --routers / --skip.")
+    List<String> compare;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "With --tasks or --compare: also write DIR/eval.json and DIR/eval.md.")
+    Path out;
 
     @Option(names = "--ctx", paramLabel = "C",
             description = "Context window (default: the model's trained context; stories260K was trained at 512).")
@@ -48,14 +72,17 @@ final class EvalCommand implements Callable<Integer> {
     @Mixin
     LoraOptions loraOptions;
 
-    @Option(names = "--json", description = "Print one JSON object (ppl, nll, tokens, documents, per-file figures).")
+    @Option(names = "--json", description = "Print one JSON object (ppl, nll, tokens, documents, per-file figures; "
+            + "with --tasks or --compare: per variant, task figures, perplexity and routing).")
     boolean json;
 
     @Override
     public Integer call() throws Exception {
-        for (Path f : files) {
+        if (files == null && tasks == null) throw new IllegalArgumentException("give --ppl FILE... and/or --tasks LIST");
+        for (Path f : files == null ? List.<Path>of() : files) {
             if (!Files.isRegularFile(f)) throw new java.nio.file.NoSuchFileException(f.toString());
         }
+        if (tasks != null || compare != null) return new EvalComparison(this).run();
         try (LoadedModel m = options.load(); Backend backend = options.backend(); LoraAdapter lora = loraOptions.open(m.config());
                 LlamaModel model = ModelOptions.model(m, backend, lora)) {
             int context = ctx != null ? ctx : m.config().contextLength();

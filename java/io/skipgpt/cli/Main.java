@@ -14,6 +14,7 @@ import picocli.CommandLine.Option;
         subcommands = {InfoCommand.class, GenerateCommand.class, EvalCommand.class, ConvertCommand.class,
                 BenchCommand.class, TrainRoutersCommand.class, StaticSkipCommand.class, TrainLoraCommand.class,
                 MergeCommand.class, PruneCommand.class, DemoCommand.class, ServeCommand.class, ServeBenchCommand.class,
+                ReportCommand.class,
                 CommandLine.HelpCommand.class},
         footer = {"", "Example:",
                 "  skipgpt generate --model ../shared/data/models/stories260K/stories260K.gguf \\",

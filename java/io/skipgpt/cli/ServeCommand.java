@@ -13,7 +13,6 @@ import io.skipgpt.serve.OpenAiServer;
 import io.skipgpt.serve.Scheduler;
 import io.skipgpt.serve.ServeSettings;
 import io.skipgpt.tensor.Backend;
-import io.skipgpt.tensor.Backends;
 import io.skipgpt.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -135,7 +134,7 @@ final class ServeCommand implements Callable<Integer> {
         ServeSettings settings = new ServeSettings(modelName != null ? modelName : name, maxBatch, perRequest,
                 maxTokensTotal != null ? maxTokensTotal : Math.multiplyExact(maxBatch, perRequest), stepTokens,
                 maxQueue, apiKey);
-        try (weights; Backend backend = Backends.open(device, System.err);
+        try (weights; Backend backend = ModelOptions.openForModel(device);
                 LlamaModel model = new LlamaModel(config, weights, backend)) {
             Routing routing = routingOptions.open(config, backend, new RoutingStats(config));
             System.err.printf("KV cache pool: %d caches x %d tokens (%.1f MiB)%n", maxBatch, perRequest,

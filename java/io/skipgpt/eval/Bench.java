@@ -1,23 +1,52 @@
 package io.skipgpt.eval;
 
 import io.skipgpt.model.KvCache;
+import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaModel;
+import io.skipgpt.routing.Gate;
+import io.skipgpt.routing.Routing;
+import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Tensor;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
+import java.util.function.Supplier;
 
 /**
- * Prefill and decode speed, llama-bench style: {@code pp N} processes an N-token prompt from an empty cache in
- * one forward pass; {@code tg N} generates N tokens one pass at a time from an empty cache. Each runs
- * {@code warmup} untimed and {@code reps} timed repetitions; figures are tokens per second.
+ * Prefill and decode speed, llama-bench style, dense and routed on the same weights in the same run:
+ * {@code pp N} processes an N-token prompt from an empty cache in one forward pass; {@code tg N} generates N
+ * tokens one pass at a time from an empty cache. Each variant runs {@code warmup} untimed and {@code reps} timed
+ * repetitions, interleaved (repetition i of every variant, then repetition i + 1) so that a change in the
+ * machine's load hits all variants alike; figures are tokens per second, median and range.
+ *
+ * <p>Every timed pass counts its routing decisions, so each routed figure comes with the FLOP bound of the skip
+ * pattern it realised: {@link RoutingStats#flopBound()} over the decoder layers, and the same bound for the whole
+ * forward pass, which adds the output head's FLOPs (never skipped) to both sides — what a routed decode, where
+ * the head is a large share of the work, can at best reach.
  */
 public final class Bench {
-    /** One phase's figures over the timed repetitions. */
-    public record Figures(String phase, int tokens, double median, double min, double max, int reps) {
+    /**
+     * One phase's speed over the timed repetitions: tokens per second (median, min, max); the median share of the
+     * machine's cores the process used while timed (CPU seconds / (wall seconds x cores available): well below 1
+     * when other work competed); and the median tokens per CPU second of the process, a figure that time-sharing
+     * with other work disturbs less than wall time does (NaN where the CPU time is unknown, or a repetition takes
+     * under 0.1 s: too short for the 10 ms CPU clock).
+     */
+    public record Figures(String phase, int tokens, double median, double min, double max, int reps, double cpuShare,
+                          double perCpuSecond) {
         public String label() {
             return phase + tokens;
         }
     }
+
+    /** A way to route: each repetition gets a fresh gate, so that a seeded random gate decides the same every time. */
+    public record Variant(String label, Supplier<Gate> gate) {
+        public static final Variant DENSE = new Variant("dense", () -> Gate.DENSE);
+    }
+
+    /** A variant's figures in one phase, with the decisions of its timed passes and the whole-pass FLOP bound. */
+    public record Result(Variant variant, Figures figures, RoutingStats stats, double modelBound) {}
 
     private final LlamaModel model;
     private final SplittableRandom random;
@@ -27,40 +56,87 @@ public final class Bench {
         this.random = new SplittableRandom(seed);
     }
 
-    public Figures prefill(int tokens, int warmup, int reps) {
+    public List<Result> prefill(List<Variant> variants, int tokens, int warmup, int reps) {
         int[] prompt = randomTokens(tokens);
         try (KvCache cache = model.newCache(tokens); Tensor logits = Tensor.f32(1, model.config().vocabSize())) {
-            return measure("pp", tokens, warmup, reps, () -> {
+            return measure("pp", tokens, variants, warmup, reps, routing -> {
                 cache.clear();
-                model.forward(prompt, cache, logits);
-            });
+                model.forward(prompt, cache, logits, routing);
+            }, tokens * (tokens + 1L) / 2, 1);
         }
     }
 
-    public Figures decode(int tokens, int warmup, int reps) {
+    public List<Result> decode(List<Variant> variants, int tokens, int warmup, int reps) {
         int[] ids = randomTokens(tokens);
         try (KvCache cache = model.newCache(tokens); Tensor logits = Tensor.f32(1, model.config().vocabSize())) {
-            return measure("tg", tokens, warmup, reps, () -> {
+            return measure("tg", tokens, variants, warmup, reps, routing -> {
                 cache.clear();
-                for (int id : ids) model.forward(new int[] {id}, cache, logits);
-            });
+                for (int id : ids) model.forward(new int[] {id}, cache, logits, routing);
+            }, tokens * (tokens + 1L) / 2, tokens);
         }
     }
 
-    private Figures measure(String phase, int tokens, int warmup, int reps, Runnable run) {
+    private interface Pass {
+        void run(Routing routing);
+    }
+
+    // contextSum: keys attended over one run (Σ position + 1); headRows: rows that get logits in one run.
+    private List<Result> measure(String phase, int tokens, List<Variant> variants, int warmup, int reps, Pass pass,
+                                 long contextSum, int headRows) {
         if (tokens <= 0 || reps <= 0 || warmup < 0) {
             throw new IllegalArgumentException("bench: tokens and repetitions must be positive, warm-up >= 0");
         }
-        for (int i = 0; i < warmup; i++) run.run();
-        double[] rates = new double[reps];
-        for (int i = 0; i < reps; i++) {
-            long t0 = System.nanoTime();
-            run.run();
-            rates[i] = tokens * 1e9 / (System.nanoTime() - t0);
+        int v = variants.size();
+        for (int i = 0; i < warmup; i++) {
+            for (Variant variant : variants) pass.run(Routing.routed(variant.gate().get(), null));
         }
-        Arrays.sort(rates);
-        double median = reps % 2 == 1 ? rates[reps / 2] : (rates[reps / 2 - 1] + rates[reps / 2]) / 2;
-        return new Figures(phase, tokens, median, rates[0], rates[reps - 1], reps);
+        double[][] rates = new double[v][reps], shares = new double[v][reps], cpuRates = new double[v][reps];
+        int cores = Runtime.getRuntime().availableProcessors();
+        RoutingStats[] stats = new RoutingStats[v];
+        for (int k = 0; k < v; k++) stats[k] = new RoutingStats(model.config());
+        for (int i = 0; i < reps; i++) {
+            for (int k = 0; k < v; k++) {
+                Routing routing = Routing.routed(variants.get(k).gate().get(), stats[k]);
+                double cpu0 = ProcessCpu.seconds();
+                long t0 = System.nanoTime();
+                pass.run(routing);
+                long ns = System.nanoTime() - t0;
+                rates[k][i] = tokens * 1e9 / ns;
+                // the CPU clock ticks every 10 ms: a shorter repetition has no meaningful CPU figures
+                double cpu = ns < 100_000_000L ? Double.NaN : ProcessCpu.seconds() - cpu0;
+                shares[k][i] = cpu / (ns / 1e9 * cores);
+                cpuRates[k][i] = tokens / cpu;
+            }
+        }
+        double layers = denseLayerFlops(model.config(), tokens, contextSum);
+        double head = 2.0 * model.config().dim() * model.config().vocabSize() * headRows;
+        List<Result> results = new ArrayList<>();
+        for (int k = 0; k < v; k++) {
+            double[] r = rates[k];
+            Arrays.sort(r);
+            double modelBound = (layers + head) / (layers / stats[k].flopBound() + head);
+            results.add(new Result(variants.get(k), new Figures(phase, tokens, median(r), r[0], r[reps - 1], reps,
+                    median(shares[k]), median(cpuRates[k])), stats[k], modelBound));
+        }
+        return results;
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        int n = v.length;
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    }
+
+    /**
+     * Dense FLOPs of all decoder layers for {@code tokens} rows attending {@code contextSum} keys in all: per token
+     * Q, K, V, O and the three MLP projections (2 FLOPs per weight), per attended key QKᵀ and PV — the count
+     * {@link RoutingStats} keeps.
+     */
+    static double denseLayerFlops(LlamaConfig c, long tokens, long contextSum) {
+        int d = c.dim(), q = c.nHeads() * c.headDim();
+        double perToken = 2.0 * d * q * 2 + 2.0 * d * c.kvDim() * 2 + 6.0 * d * c.hiddenDim();
+        return c.nLayers() * (tokens * perToken + 4.0 * q * contextSum);
     }
 
     private int[] randomTokens(int n) {

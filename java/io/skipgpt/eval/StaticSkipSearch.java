@@ -9,10 +9,14 @@ import java.util.List;
 import java.util.function.Consumer;
 
 /**
- * Finds the static skip set of k modules with the lowest perplexity on calibration text: exhaustively when there
- * are at most {@code exhaustiveLimit} subsets, otherwise greedily (add the module whose removal hurts least, k
- * times). The baseline a router must beat at the same sparsity; choose it on calibration text, report it on
- * held-out text.
+ * Finds a static skip set of k modules on calibration text, the baseline a router must beat at the same sparsity
+ * (choose it on calibration text, report it on held-out text), by one of two methods:
+ * <ul>
+ *   <li>{@link #best}: the lowest perplexity, exhaustively when there are at most {@code exhaustiveLimit} subsets,
+ *       otherwise greedily (add the module whose removal hurts least, k times);</li>
+ *   <li>{@link #byCosine}: an importance score, ShortGPT-style per module ({@link ModuleSimilarity}): skip the k
+ *       modules whose output residual is most similar to their input — one dense pass, whatever the model's size.</li>
+ * </ul>
  */
 public final class StaticSkipSearch {
     /** A skip set as a --skip spec, with its calibration perplexity. */
@@ -69,6 +73,27 @@ public final class StaticSkipSearch {
             best = round;
         }
         return best;
+    }
+
+    /** The k modules with the highest mean input/output cosine similarity, with the calibration perplexity of skipping them. */
+    public Candidate byCosine(int k, ModuleSimilarity.Scores scores) {
+        int layers = model.config().nLayers(), modules = 2 * layers;
+        if (k < 0 || k > modules) throw new IllegalArgumentException("cannot skip " + k + " of " + modules + " modules");
+        List<Integer> order = new ArrayList<>();
+        for (int m = 0; m < modules; m++) order.add(m);
+        order.sort((a, b) -> Double.compare(cosine(scores, b, layers), cosine(scores, a, layers)));
+        List<Integer> chosen = new ArrayList<>(order.subList(0, k));
+        chosen.sort(null);
+        return score(chosen, layers);
+    }
+
+    /** Mean input/output similarity of calibration text for every module. */
+    public ModuleSimilarity.Scores similarity() {
+        return new ModuleSimilarity(model).score(tokenizer, calibration, context);
+    }
+
+    private static double cosine(ModuleSimilarity.Scores s, int module, int layers) {
+        return module < layers ? s.attn()[module] : s.mlp()[module - layers];
     }
 
     private Candidate score(List<Integer> modules, int layers) {

@@ -1,0 +1,115 @@
+package io.skipgpt.eval;
+
+import io.skipgpt.model.LlamaConfig;
+import io.skipgpt.model.LlamaModel;
+import io.skipgpt.model.LlamaWeights;
+import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.RopeStyle;
+import io.skipgpt.tensor.Tensor;
+import io.skipgpt.tokenizer.Tokenizer;
+import java.util.Arrays;
+
+/**
+ * How much each module changes the residual stream, ShortGPT-style but per module: the mean over calibration
+ * tokens of the cosine similarity between a module's input residual and its output residual — for attention
+ * {@code cos(x, h)} with {@code h = x + Attn(norm(x))}, for the MLP {@code cos(h, out)} with
+ * {@code out = h + MLP(norm(h))}. A similarity near 1 means the module barely turns the stream: the first to skip.
+ *
+ * <p>The model's forward pass shows a gate only the layer input x, never h, so this class runs its own dense
+ * forward pass with the public {@link Backend} ops over the model's weights, the same ops in the same order as
+ * {@link LlamaModel}'s dense path (its test checks that the final residual gives the model's logits). Text is
+ * scored as perplexity is: documents split on {@code <|endoftext|>} lines, each {@code [BOS] + tokens}, cut into
+ * windows of the context length, each window from an empty context.
+ */
+public final class ModuleSimilarity {
+    /** Mean cosine similarity per module over {@code tokens} positions. */
+    public record Scores(double[] attn, double[] mlp, long tokens) {}
+
+    private final LlamaConfig config;
+    private final LlamaWeights weights;
+    private final Backend backend;
+
+    public ModuleSimilarity(LlamaModel model) {
+        this.config = model.config();
+        this.weights = model.weights();
+        this.backend = model.backend();
+    }
+
+    public Scores score(Tokenizer tokenizer, String text, int context) {
+        if (context < 1) throw new IllegalArgumentException("context must be positive, got " + context);
+        int layers = config.nLayers();
+        double[] attn = new double[layers], mlp = new double[layers];
+        long tokens = 0;
+        for (String doc : Perplexity.documents(text)) {
+            int[] encoded = tokenizer.encode(doc);
+            int[] ids = new int[encoded.length + 1];
+            ids[0] = tokenizer.bos();
+            System.arraycopy(encoded, 0, ids, 1, encoded.length);
+            for (int start = 0; start < ids.length; start += context) {
+                int[] window = Arrays.copyOfRange(ids, start, Math.min(ids.length, start + context));
+                run(window, attn, mlp, null);
+                tokens += window.length;
+            }
+        }
+        if (tokens == 0) throw new IllegalArgumentException("no calibration tokens");
+        for (int l = 0; l < layers; l++) {
+            attn[l] /= tokens;
+            mlp[l] /= tokens;
+        }
+        return new Scores(attn, mlp, tokens);
+    }
+
+    /**
+     * Runs one window densely from position 0, adding each row's cosine similarities into {@code attnSum} and
+     * {@code mlpSum}; copies the final residual stream into {@code finalResidual} [n, dim] when it is not null.
+     */
+    void run(int[] ids, double[] attnSum, double[] mlpSum, Tensor finalResidual) {
+        int n = ids.length, d = config.dim(), hd = config.headDim(), qDim = config.nHeads() * hd;
+        try (Tensor idT = Tensor.ofInts(ids, n, 1); Tensor pos = Tensor.i32(n, 1); Tensor x = Tensor.f32(n, d);
+                Tensor h = Tensor.f32(n, d); Tensor xb = Tensor.f32(n, d); Tensor q = Tensor.f32(n, qDim);
+                Tensor k = Tensor.f32(n, config.kvDim()); Tensor v = Tensor.f32(n, config.kvDim());
+                Tensor att = Tensor.f32(n, qDim); Tensor proj = Tensor.f32(n, d); Tensor gate = Tensor.f32(n, config.hiddenDim());
+                Tensor up = Tensor.f32(n, config.hiddenDim()); Tensor dots = Tensor.f32(3, n)) {
+            for (int i = 0; i < n; i++) pos.setInt(i, i);
+            backend.embedding(x, weights.tokenEmbedding(), idT);
+            for (int l = 0; l < config.nLayers(); l++) {
+                LlamaWeights.Layer w = weights.layers().get(l);
+                backend.rmsnorm(xb, x, w.attnNorm(), config.normEps());
+                backend.matmul(k, xb, w.wk());
+                backend.matmul(v, xb, w.wv());
+                backend.rope(k, pos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
+                backend.matmul(q, xb, w.wq());
+                backend.rope(q, pos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
+                backend.attention(att, q, k, v, pos, config.nHeads(), config.nKvHeads(), hd);
+                backend.matmul(proj, att, w.wo());
+                h.copyFrom(x);
+                backend.add(h, proj);
+                attnSum[l] += cosineSum(x, h, dots);
+                backend.rmsnorm(xb, h, w.ffnNorm(), config.normEps());
+                backend.matmul(gate, xb, w.wGate());
+                backend.matmul(up, xb, w.wUp());
+                backend.swiglu(gate, gate, up);
+                backend.matmul(proj, gate, w.wDown());
+                x.copyFrom(h);
+                backend.add(x, proj);
+                mlpSum[l] += cosineSum(h, x, dots);
+            }
+            if (finalResidual != null) finalResidual.copyFrom(x);
+        }
+    }
+
+    // Σ over rows of a_i·b_i / (|a_i| |b_i|); dots is scratch [3, n].
+    private double cosineSum(Tensor a, Tensor b, Tensor dots) {
+        int n = a.rows();
+        Tensor ab = dots.rows(0, 1), aa = dots.rows(1, 1), bb = dots.rows(2, 1);
+        backend.rowDot(ab, a, b);
+        backend.rowDot(aa, a, a);
+        backend.rowDot(bb, b, b);
+        double sum = 0;
+        for (int i = 0; i < n; i++) {
+            double norms = Math.sqrt((double) aa.get(i) * bb.get(i));
+            sum += norms == 0 ? 1 : ab.get(i) / norms;
+        }
+        return sum;
+    }
+}

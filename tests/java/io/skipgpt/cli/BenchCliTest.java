@@ -1,0 +1,70 @@
+package io.skipgpt.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** bench with forced random routing: dense and routed side by side, bounds, and the results file. */
+class BenchCliTest {
+    @Test
+    void routedFiguresComeWithTheirBoundsAndAreRecorded(@TempDir Path dir) throws Exception {
+        Path results = dir.resolve("bench").resolve("results.jsonl");
+        String[] args = {"bench", "--shape", "tiny", "--layers", "2", "--pp", "32", "--tg", "4", "--reps", "1",
+                "--warmup", "0", "--sparsity", "0.25,0.5", "--device", "cpu", "--json", "--record", results.toString()};
+        CliTest.Run r = CliTest.run(args);
+        assertEquals(0, r.code(), r.err());
+        JsonArray rows = JsonParser.parseString(r.out()).getAsJsonObject().getAsJsonArray("results");
+        assertEquals(6, rows.size());
+        List<String> expected = List.of("pp32 dense", "pp32 random 0.25", "pp32 random 0.50", "tg4 dense",
+                "tg4 random 0.25", "tg4 random 0.50");
+        for (int i = 0; i < 6; i++) {
+            JsonObject o = rows.get(i).getAsJsonObject();
+            assertEquals(expected.get(i), o.get("test").getAsString() + " " + o.get("variant").getAsString());
+            double bound = o.get("flop_bound").getAsDouble();
+            double share = o.get("cpu_share").getAsDouble();
+            assertTrue(Double.isNaN(share) || share >= 0, "CPU share " + share);
+            assertTrue(o.has("tokens_per_cpu_s") && o.has("speedup_by_cpu_time"), o.toString());
+            if (i % 3 == 0) {
+                assertEquals(1.0, o.get("speedup").getAsDouble());
+                assertEquals(1.0, bound);
+            } else {
+                assertTrue(bound > 1, o.toString());
+                assertEquals(o.get("speedup").getAsDouble() / bound, o.get("speedup_over_bound").getAsDouble(), 1e-9);
+                assertTrue(o.get("flop_bound_with_head").getAsDouble() <= bound);
+            }
+        }
+        assertEquals(0.5, rows.get(2).getAsJsonObject().get("module_sparsity").getAsDouble(), 0.1);
+        // a second run appends a second line
+        assertEquals(0, CliTest.run(args).code());
+        List<String> lines = Files.readAllLines(results);
+        assertEquals(2, lines.size());
+        JsonObject line = JsonParser.parseString(lines.get(0)).getAsJsonObject();
+        assertTrue(line.has("date") && line.getAsJsonObject("machine").has("cpu"), lines.get(0));
+        assertTrue(line.getAsJsonObject("machine").has("loadavg_1min_after"), lines.get(0));
+        assertTrue(line.getAsJsonObject("machine").get("cores_available").getAsInt() > 0);
+        assertEquals("skipgpt", line.getAsJsonArray("command").get(0).getAsString());
+        assertEquals("bench", line.getAsJsonArray("command").get(1).getAsString());
+        assertEquals(6, line.getAsJsonArray("results").size());
+    }
+
+    @Test
+    void theTableShowsSpeedUpAndBound() {
+        CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "16", "--tg", "2", "--reps", "1",
+                "--warmup", "0", "--sparsity", "0.4", "--device", "cpu");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("| test | variant | sparsity | tok/s | CPU share | speed-up | FLOP bound | speed-up / bound"), r.out());
+        assertTrue(r.out().contains("| pp16 | random 0.40 |") && r.out().contains("| tg2 | dense |"), r.out());
+        CliTest.Run bad = CliTest.run("bench", "--shape", "tiny", "--sparsity", "1.5", "--device", "cpu");
+        assertNotEquals(0, bad.code());
+        assertTrue(bad.err().contains("--sparsity"), bad.err());
+    }
+}
