@@ -77,12 +77,14 @@ final class ServeBenchCommand implements Callable<Integer> {
         System.err.printf("warming up %s with %d requests...%n", name, warmup);
         check(load.run("/v1/completions", bodies(name, warmup), 4));
         List<Row> rows = new ArrayList<>();
+        JsonObject health = null;
         for (int c : concurrency) {
             JsonObject before = load.get("/health");
             long t0 = System.nanoTime();
             List<LoadGenerator.Outcome> outcomes = load.run("/v1/completions", bodies(name, c * rounds), c);
             double seconds = (System.nanoTime() - t0) / 1e9;
             JsonObject after = load.get("/health");
+            health = after;
             LoadGenerator.Summary s = LoadGenerator.summarise(c, outcomes, seconds);
             rows.add(new Row(s, meanBatch(before, after), cpuMillisPerToken(before, after),
                     after.has("module_sparsity") ? after.get("module_sparsity").getAsDouble() : 0));
@@ -90,7 +92,7 @@ final class ServeBenchCommand implements Callable<Integer> {
             outcomes.stream().filter(o -> o.error() != null).limit(3)
                     .forEach(o -> System.err.println("  failed: " + o.error()));
         }
-        print(name, routing, rows);
+        print(name, routing, health.has("flop_bound") ? health.get("flop_bound").getAsDouble() : 1.0, rows);
         return rows.stream().anyMatch(r -> r.summary().failed() > 0) ? 1 : 0;
     }
 
@@ -137,11 +139,13 @@ final class ServeBenchCommand implements Callable<Integer> {
         return tokens == 0 ? Double.NaN : cpu * 1e3 / tokens;
     }
 
-    private void print(String name, String routing, List<Row> rows) {
+    // flopBound: dense FLOPs / executed FLOPs of the routing over everything the server ran (1 when dense)
+    private void print(String name, String routing, double flopBound, List<Row> rows) {
         if (json) {
             JsonObject o = new JsonObject();
             o.addProperty("model", name);
             o.addProperty("routing", routing);
+            o.addProperty("flop_bound", flopBound);
             o.addProperty("max_tokens", maxTokens);
             o.addProperty("stream", !noStream);
             JsonArray levels = new JsonArray();
@@ -169,8 +173,8 @@ final class ServeBenchCommand implements Callable<Integer> {
             System.out.println(new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(o));
             return;
         }
-        System.out.printf("model %s, routing %s, max_tokens %d, %s%n", name, routing, maxTokens,
-                noStream ? "whole answers" : "streaming");
+        System.out.printf("model %s, routing %s (FLOP bound %.2f), max_tokens %d, %s%n", name, routing, flopBound,
+                maxTokens, noStream ? "whole answers" : "streaming");
         System.out.println("| clients | requests | failed | tok/s | req/s | latency p50 / p90 / p99 (ms) "
                 + "| first text p50 / p99 (ms) | mean batch | server CPU ms/token | module sparsity |");
         System.out.println("|---:|---:|---:|---:|---:|---|---|---:|---:|---:|");

@@ -199,6 +199,7 @@ public final class OpenAiServer implements AutoCloseable {
         o.addProperty("prompt_tokens", s.promptTokens());
         o.addProperty("generated_tokens", s.generatedTokens());
         if (s.moduleSparsity() != null) o.addProperty("module_sparsity", s.moduleSparsity());
+        if (s.flopBound() != null) o.addProperty("flop_bound", s.flopBound());
         // CPU time of the whole server process (model, scheduler, HTTP): on a shared machine, CPU per token
         // says more than wall-clock speed.
         if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {

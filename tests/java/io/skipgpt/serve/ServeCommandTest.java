@@ -71,6 +71,7 @@ class ServeCommandTest {
                     "--concurrency", "1,3", "--rounds", "1", "--max-tokens", "4", "--warmup", "2", "--json")));
             JsonObject b = JsonParser.parseString(bench).getAsJsonObject();
             assertEquals("static skip attn:1", b.get("routing").getAsString());
+            assertTrue(b.get("flop_bound").getAsDouble() > 1.0, "skipping an attention saves FLOPs: " + b);
             JsonArray levels = b.getAsJsonArray("levels");
             assertEquals(2, levels.size());
             for (int i = 0; i < 2; i++) {
