@@ -16,7 +16,8 @@ import picocli.CommandLine.Option;
 @Command(name = "serve-bench", mixinStandardHelpOptions = true,
         description = {"Load a running server (skipgpt serve or any OpenAI-compatible one) at several concurrency",
                 "levels: each of C clients sends --rounds requests one after another. Reports completion tokens/s,",
-                "requests/s, latency and time-to-first-token percentiles, and the server's mean batch size."},
+                "requests/s, latency and time-to-first-text percentiles, and from skipgpt's /health the mean batch",
+                "size, the server's CPU time per generated token and the module sparsity."},
         footer = {"", "Example:",
                 "  skipgpt serve --model ../shared/data/models/stories260K/stories260K.gguf --port 8080 &",
                 "  skipgpt serve-bench --url http://127.0.0.1:8080 --concurrency 1,4,16,64 --max-tokens 32"})
@@ -76,24 +77,26 @@ final class ServeBenchCommand implements Callable<Integer> {
         System.err.printf("warming up %s with %d requests...%n", name, warmup);
         check(load.run("/v1/completions", bodies(name, warmup), 4));
         List<Row> rows = new ArrayList<>();
+        JsonObject health = null;
         for (int c : concurrency) {
             JsonObject before = load.get("/health");
             long t0 = System.nanoTime();
             List<LoadGenerator.Outcome> outcomes = load.run("/v1/completions", bodies(name, c * rounds), c);
             double seconds = (System.nanoTime() - t0) / 1e9;
             JsonObject after = load.get("/health");
+            health = after;
             LoadGenerator.Summary s = LoadGenerator.summarise(c, outcomes, seconds);
-            rows.add(new Row(s, meanBatch(before, after), after.has("module_sparsity")
-                    ? after.get("module_sparsity").getAsDouble() : 0));
+            rows.add(new Row(s, meanBatch(before, after), cpuMillisPerToken(before, after),
+                    after.has("module_sparsity") ? after.get("module_sparsity").getAsDouble() : 0));
             System.err.printf("%d clients: %.1f tok/s%n", c, s.tokensPerSecond());
             outcomes.stream().filter(o -> o.error() != null).limit(3)
                     .forEach(o -> System.err.println("  failed: " + o.error()));
         }
-        print(name, routing, rows);
+        print(name, routing, health.has("flop_bound") ? health.get("flop_bound").getAsDouble() : 1.0, rows);
         return rows.stream().anyMatch(r -> r.summary().failed() > 0) ? 1 : 0;
     }
 
-    private record Row(LoadGenerator.Summary summary, double meanBatch, double sparsity) {}
+    private record Row(LoadGenerator.Summary summary, double meanBatch, double cpuMillisPerToken, double sparsity) {}
 
     private List<JsonObject> bodies(String model, int n) {
         List<JsonObject> out = new ArrayList<>();
@@ -128,11 +131,21 @@ final class ServeBenchCommand implements Callable<Integer> {
         return passes == 0 ? 0 : (double) tokens / passes;
     }
 
-    private void print(String name, String routing, List<Row> rows) {
+    // Server process CPU time per generated token over the level (NaN without the figures in /health).
+    private static double cpuMillisPerToken(JsonObject before, JsonObject after) {
+        if (!before.has("process_cpu_seconds") || !after.has("process_cpu_seconds")) return Double.NaN;
+        double cpu = after.get("process_cpu_seconds").getAsDouble() - before.get("process_cpu_seconds").getAsDouble();
+        long tokens = after.get("generated_tokens").getAsLong() - before.get("generated_tokens").getAsLong();
+        return tokens == 0 ? Double.NaN : cpu * 1e3 / tokens;
+    }
+
+    // flopBound: dense FLOPs / executed FLOPs of the routing over everything the server ran (1 when dense)
+    private void print(String name, String routing, double flopBound, List<Row> rows) {
         if (json) {
             JsonObject o = new JsonObject();
             o.addProperty("model", name);
             o.addProperty("routing", routing);
+            o.addProperty("flop_bound", flopBound);
             o.addProperty("max_tokens", maxTokens);
             o.addProperty("stream", !noStream);
             JsonArray levels = new JsonArray();
@@ -152,6 +165,7 @@ final class ServeBenchCommand implements Callable<Integer> {
                 l.addProperty("first_text_p50_ms", s.firstTextP50());
                 l.addProperty("first_text_p99_ms", s.firstTextP99());
                 l.addProperty("mean_batch", r.meanBatch());
+                l.addProperty("server_cpu_ms_per_token", r.cpuMillisPerToken());
                 l.addProperty("module_sparsity", r.sparsity());
                 levels.add(l);
             }
@@ -159,16 +173,17 @@ final class ServeBenchCommand implements Callable<Integer> {
             System.out.println(new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(o));
             return;
         }
-        System.out.printf("model %s, routing %s, max_tokens %d, %s%n", name, routing, maxTokens,
-                noStream ? "whole answers" : "streaming");
+        System.out.printf("model %s, routing %s (FLOP bound %.2f), max_tokens %d, %s%n", name, routing, flopBound,
+                maxTokens, noStream ? "whole answers" : "streaming");
         System.out.println("| clients | requests | failed | tok/s | req/s | latency p50 / p90 / p99 (ms) "
-                + "| first text p50 / p99 (ms) | mean batch | module sparsity |");
-        System.out.println("|---:|---:|---:|---:|---:|---|---|---:|---:|");
+                + "| first text p50 / p99 (ms) | mean batch | server CPU ms/token | module sparsity |");
+        System.out.println("|---:|---:|---:|---:|---:|---|---|---:|---:|---:|");
         for (Row r : rows) {
             LoadGenerator.Summary s = r.summary();
-            System.out.printf("| %d | %d | %d | %.1f | %.2f | %.0f / %.0f / %.0f | %.0f / %.0f | %.1f | %.3f |%n",
+            System.out.printf("| %d | %d | %d | %.1f | %.2f | %.0f / %.0f / %.0f | %.0f / %.0f | %.1f | %.2f | %.3f |%n",
                     s.clients(), s.requests(), s.failed(), s.tokensPerSecond(), s.requestsPerSecond(), s.latencyP50(),
-                    s.latencyP90(), s.latencyP99(), s.firstTextP50(), s.firstTextP99(), r.meanBatch(), r.sparsity());
+                    s.latencyP90(), s.latencyP99(), s.firstTextP50(), s.firstTextP99(), r.meanBatch(),
+                    r.cpuMillisPerToken(), r.sparsity());
         }
     }
 }

@@ -72,8 +72,9 @@ final class ServeCommand implements Callable<Integer> {
             description = "Port to listen on; 0 picks a free one (default: ${DEFAULT-VALUE}).")
     int port;
 
-    @Option(names = "--api-key", paramLabel = "KEY",
-            description = "Require 'Authorization: Bearer KEY' on every /v1 request.")
+    @Option(names = "--api-key", paramLabel = "KEY", defaultValue = "${env:SKIPGPT_API_KEY}",
+            description = "Require 'Authorization: Bearer KEY' on every /v1 request (default: the environment "
+                    + "variable SKIPGPT_API_KEY, which keeps the key out of the process list; none when unset).")
     String apiKey;
 
     @Option(names = "--model-name", paramLabel = "NAME",

@@ -16,6 +16,7 @@ import io.skipgpt.tokenizer.Tokenizer;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.StringReader;
+import java.lang.management.ManagementFactory;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
@@ -198,6 +199,12 @@ public final class OpenAiServer implements AutoCloseable {
         o.addProperty("prompt_tokens", s.promptTokens());
         o.addProperty("generated_tokens", s.generatedTokens());
         if (s.moduleSparsity() != null) o.addProperty("module_sparsity", s.moduleSparsity());
+        if (s.flopBound() != null) o.addProperty("flop_bound", s.flopBound());
+        // CPU time of the whole server process (model, scheduler, HTTP): on a shared machine, CPU per token
+        // says more than wall-clock speed.
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            o.addProperty("process_cpu_seconds", os.getProcessCpuTime() / 1e9);
+        }
         return o;
     }
 

@@ -19,9 +19,12 @@ import java.util.concurrent.RejectedExecutionException;
  * decoding sequence, and prompt pieces of joining ones sharing the rest of the {@code stepTokens} budget.
  */
 public final class Scheduler implements AutoCloseable {
-    /** What the scheduler is doing, as of the last pass. */
+    /**
+     * What the scheduler is doing, as of the last pass. With routing, the module sparsity and the FLOP bound
+     * (dense FLOPs / executed FLOPs of the decoder layers) of everything run so far; null when dense.
+     */
     public record Snapshot(int running, int queued, int freeCaches, int caches, long passes, long promptTokens,
-                           long generatedTokens, Double moduleSparsity) {}
+                           long generatedTokens, Double moduleSparsity, Double flopBound) {}
 
     private final LlamaModel model;
     private final Tokenizer tokenizer;
@@ -200,7 +203,7 @@ public final class Scheduler implements AutoCloseable {
             queued = queue.size();
         }
         snapshot = new Snapshot(running.size(), queued, pool.free(), pool.size(), passes, promptTokens,
-                generatedTokens, stats == null ? null : stats.moduleSparsity());
+                generatedTokens, stats == null ? null : stats.moduleSparsity(), stats == null ? null : stats.flopBound());
     }
 
     /** Stops the scheduler thread; queued and running requests fail with a message. Frees the cache pool. */

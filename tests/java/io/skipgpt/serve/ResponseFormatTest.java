@@ -140,6 +140,7 @@ class ResponseFormatTest {
         JsonObject h = json(server.request("GET", "/health"));
         assertEquals("ok", h.get("status").getAsString());
         assertEquals(4, h.get("caches").getAsInt());
+        assertTrue(h.get("process_cpu_seconds").getAsDouble() > 0, h.toString());
     }
 
     private static String quote(String s) {

@@ -71,6 +71,7 @@ class ServeCommandTest {
                     "--concurrency", "1,3", "--rounds", "1", "--max-tokens", "4", "--warmup", "2", "--json")));
             JsonObject b = JsonParser.parseString(bench).getAsJsonObject();
             assertEquals("static skip attn:1", b.get("routing").getAsString());
+            assertTrue(b.get("flop_bound").getAsDouble() > 1.0, "skipping an attention saves FLOPs: " + b);
             JsonArray levels = b.getAsJsonArray("levels");
             assertEquals(2, levels.size());
             for (int i = 0; i < 2; i++) {
@@ -79,6 +80,7 @@ class ServeCommandTest {
                 assertEquals(0, level.get("failed").getAsInt());
                 assertEquals(4L * level.get("requests").getAsInt(), level.get("completion_tokens").getAsLong());
                 assertEquals(0.1, level.get("module_sparsity").getAsDouble(), 1e-12, "one of 10 modules skipped");
+                assertTrue(level.get("server_cpu_ms_per_token").getAsDouble() > 0, level.toString());
             }
         } finally {
             serve.interrupt();
