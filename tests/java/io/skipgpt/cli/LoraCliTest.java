@@ -8,10 +8,15 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.skipgpt.eval.Perplexity;
 import io.skipgpt.lora.PeftDirectory;
+import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.CpuBackend;
 import io.skipgpt.testing.SharedData;
+import org.bytedeco.openblas.global.openblas;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -19,6 +24,22 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** Stage 2 on the command line: train-lora, merge, --lora on eval and generate, prune and demo (tiny step counts). */
 class LoraCliTest {
+    private static int blasThreads;
+
+    /** stories260K's products are too small to split over threads: one BLAS thread, as demo runs it. */
+    @BeforeAll
+    static void oneBlasThread() {
+        try (Backend ignored = new CpuBackend()) { // loading the class sets the default count first
+            blasThreads = openblas.blas_get_num_threads();
+        }
+        CpuBackend.setBlasThreads(1);
+    }
+
+    @AfterAll
+    static void restoreBlasThreads() {
+        CpuBackend.setBlasThreads(blasThreads);
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"train-lora", "merge", "prune", "demo"})
     void everyCommandHelpShowsAnExample(String command) {
@@ -33,7 +54,7 @@ class LoraCliTest {
         String text = Files.readString(SharedData.require("text/tinystories_valid_head.txt"));
         List<String> docs = Perplexity.documents(text);
         Path f = dir.resolve("small.txt");
-        Files.writeString(f, String.join("\n" + Perplexity.DOCUMENT_SEPARATOR + "\n", docs.subList(0, 5)));
+        Files.writeString(f, String.join("\n" + Perplexity.DOCUMENT_SEPARATOR + "\n", docs.subList(0, 4)));
         return f;
     }
 
@@ -93,7 +114,7 @@ class LoraCliTest {
         Path text = smallText(dir), out = dir.resolve("p");
         CliTest.Run r = CliTest.run("prune", "--model", model.toString(), "--data", text.toString(), "--eval", text.toString(),
                 "--ctx", "128", "--sparsity", "0.3", "--router-steps", "2", "--lora-steps", "2", "--batch", "2", "--seq-len",
-                "32", "--out", out.toString(), "--device", "cpu");
+                "16", "--out", out.toString(), "--device", "cpu");
         assertEquals(0, r.code(), r.err());
         for (String stage : List.of("prune [1/4]", "prune [2/4]", "prune [3/4]", "prune [4/4]", "calibrated")) {
             assertTrue(r.err().contains(stage), stage + " in " + r.err());
@@ -108,7 +129,7 @@ class LoraCliTest {
         assertTrue(Files.exists(out.resolve("merged/model.safetensors")) && Files.exists(out.resolve("merged/routers.safetensors")));
         // Without --eval the report scores the held-out examples; a finished run resumes to the same routers
         CliTest.Run again = CliTest.run("prune", "--model", model.toString(), "--data", text.toString(), "--sparsity", "0.3",
-                "--router-steps", "2", "--lora-steps", "2", "--batch", "2", "--seq-len", "32", "--out", out.toString(),
+                "--router-steps", "2", "--lora-steps", "2", "--batch", "2", "--seq-len", "16", "--out", out.toString(),
                 "--device", "cpu", "--resume");
         assertEquals(0, again.code(), again.err());
         assertTrue(again.err().contains("resuming from") && again.out().contains("the held-out share"), again.err());
