@@ -4,6 +4,7 @@ import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
 import io.skipgpt.eval.Bench;
+import io.skipgpt.eval.OpProfile;
 import io.skipgpt.eval.RandomGate;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.io.ModelLoader;
@@ -18,8 +19,12 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
@@ -88,6 +93,10 @@ final class BenchCommand implements Callable<Integer> {
             description = "Append the figures, date, machine, commit and command line as one JSON line, e.g. benchmarks/results.jsonl.")
     Path record;
 
+    @Option(names = "--profile", description = "Then run each variant and phase once more with every op timed, and print"
+            + " the milliseconds per op (matmuls by weight shape): where the time goes.")
+    boolean profile;
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
@@ -128,6 +137,7 @@ final class BenchCommand implements Callable<Integer> {
             Bench bench = new Bench(model, 42);
             List<Bench.Result> results = new ArrayList<>(bench.prefill(variants, pp, warmup, reps));
             results.addAll(bench.decode(variants, tg, warmup, reps));
+            Map<String, Map<String, Map<String, Double>>> profiles = profile ? profileOps(config, weights, backend, variants) : null;
             JsonObject o = new JsonObject();
             o.addProperty("model", what);
             o.addProperty("device", backend.name());
@@ -136,6 +146,7 @@ final class BenchCommand implements Callable<Integer> {
             JsonArray rows = new JsonArray();
             for (Bench.Result r : results) rows.add(json(r, dense(results, r)));
             o.add("results", rows);
+            if (profiles != null) o.add("profile_ms", new com.google.gson.Gson().toJsonTree(profiles));
             if (line != null) {
                 RunRecord.addLoadAfter(line);
                 o.entrySet().forEach(e -> line.add(e.getKey(), e.getValue()));
@@ -145,9 +156,11 @@ final class BenchCommand implements Callable<Integer> {
             if (json) {
                 System.out.println(new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create().toJson(o));
             } else {
-                System.out.printf("%s on %s, %d threads; tok/s: median of %d (min-max); CPU share: CPU time used / (wall"
-                        + " time x cores), well below 1 when other work competed; per CPU-s: tokens per CPU second%n", what,
-                        backend.name(), Runtime.getRuntime().availableProcessors(), reps);
+                System.out.printf("%s on %s, %d cores available (OPENBLAS_NUM_THREADS=%s, OMP_NUM_THREADS=%s); tok/s: median"
+                        + " of %d (min-max); CPU share: CPU time used / (wall time x cores), well below 1 when other work"
+                        + " competed; per CPU-s: tokens per CPU second%n", what, backend.name(),
+                        Runtime.getRuntime().availableProcessors(), System.getenv("OPENBLAS_NUM_THREADS"),
+                        System.getenv("OMP_NUM_THREADS"), reps);
                 System.out.printf("| test | variant | sparsity | tok/s | CPU share | speed-up | FLOP bound | speed-up / bound"
                         + " | bound with head | speed-up / bound with head | tok per CPU-s | speed-up by CPU time |%n"
                         + "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%n");
@@ -160,9 +173,54 @@ final class BenchCommand implements Callable<Integer> {
                             f.min(), f.max(), f.cpuShare(), speedup, bound, speedup / bound, r.modelBound(),
                             speedup / r.modelBound(), f.perCpuSecond(), f.perCpuSecond() / d.perCpuSecond());
                 }
+                if (profiles != null) printProfiles(profiles);
             }
         }
         return 0;
+    }
+
+    // phase label -> variant label -> op -> milliseconds of one run
+    private Map<String, Map<String, Map<String, Double>>> profileOps(LlamaConfig config, LlamaWeights weights, Backend backend,
+                                                                     List<Bench.Variant> variants) {
+        OpProfile ops = new OpProfile();
+        Map<String, Map<String, Map<String, Double>>> out = new LinkedHashMap<>();
+        try (LlamaModel timed = new LlamaModel(config, weights, ops.wrap(backend))) {
+            Bench bench = new Bench(timed, 42);
+            for (String phase : List.of("pp" + pp, "tg" + tg)) {
+                Map<String, Map<String, Double>> byVariant = new LinkedHashMap<>();
+                for (Bench.Variant v : variants) {
+                    ops.reset();
+                    if (phase.startsWith("pp")) {
+                        bench.prefill(List.of(v), pp, 0, 1);
+                    } else {
+                        bench.decode(List.of(v), tg, 0, 1);
+                    }
+                    byVariant.put(v.label(), ops.millis());
+                }
+                out.put(phase, byVariant);
+            }
+        }
+        return out;
+    }
+
+    private static void printProfiles(Map<String, Map<String, Map<String, Double>>> profiles) {
+        for (Map.Entry<String, Map<String, Map<String, Double>>> phase : profiles.entrySet()) {
+            Map<String, Map<String, Double>> byVariant = phase.getValue();
+            Set<String> ops = new LinkedHashSet<>();
+            byVariant.values().forEach(m -> ops.addAll(m.keySet()));
+            System.out.printf("%n| %s: ms per run, by op |", phase.getKey());
+            byVariant.keySet().forEach(v -> System.out.printf(" %s |", v));
+            System.out.printf("%n|---|%s%n", "---:|".repeat(byVariant.size()));
+            for (String op : ops) {
+                System.out.printf("| %s |", op);
+                byVariant.values().forEach(m -> System.out.printf(Locale.ROOT, " %.2f |", m.getOrDefault(op, 0.0)));
+                System.out.println();
+            }
+            System.out.print("| **all ops** |");
+            byVariant.values().forEach(m -> System.out.printf(Locale.ROOT, " %.2f |",
+                    m.values().stream().mapToDouble(Double::doubleValue).sum()));
+            System.out.println();
+        }
     }
 
     /** The dense result of the same phase. */

@@ -66,8 +66,9 @@ final class RunRecord {
         }
         m.addProperty("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
         m.addProperty("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
-        String blas = System.getenv("OPENBLAS_NUM_THREADS");
+        String blas = System.getenv("OPENBLAS_NUM_THREADS"), omp = System.getenv("OMP_NUM_THREADS");
         if (blas != null) m.addProperty("openblas_threads", blas);
+        if (omp != null) m.addProperty("omp_threads", omp);
         return m;
     }
 

@@ -59,10 +59,15 @@ class BenchCliTest {
     @Test
     void theTableShowsSpeedUpAndBound() {
         CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "16", "--tg", "2", "--reps", "1",
-                "--warmup", "0", "--sparsity", "0.4", "--device", "cpu");
+                "--warmup", "0", "--sparsity", "0.4", "--device", "cpu", "--profile");
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("| test | variant | sparsity | tok/s | CPU share | speed-up | FLOP bound | speed-up / bound"), r.out());
         assertTrue(r.out().contains("| pp16 | random 0.40 |") && r.out().contains("| tg2 | dense |"), r.out());
+        // the profile: one table per phase, a column per variant, matmuls by weight shape
+        assertTrue(r.out().contains("| pp16: ms per run, by op | dense | random 0.40 |"), r.out());
+        assertTrue(r.out().contains("| tg2: ms per run, by op |"), r.out());
+        assertTrue(r.out().contains("| matmul 688x256 |") && r.out().contains("| attention |"), r.out());
+        assertTrue(r.out().contains("| gatherRows |"), "only the routed passes gather: " + r.out());
         CliTest.Run bad = CliTest.run("bench", "--shape", "tiny", "--sparsity", "1.5", "--device", "cpu");
         assertNotEquals(0, bad.code());
         assertTrue(bad.err().contains("--sparsity"), bad.err());
