@@ -93,8 +93,8 @@ final class BenchCommand implements Callable<Integer> {
             description = "Append the figures, date, machine, commit and command line as one JSON line, e.g. benchmarks/results.jsonl.")
     Path record;
 
-    @Option(names = "--profile", description = "Then run each variant and phase once more with every op timed, and print"
-            + " the milliseconds per op (matmuls by weight shape): where the time goes.")
+    @Option(names = "--profile", description = "Then run each variant and phase again (one warm-up, --reps timed) with"
+            + " every op timed, and print the mean milliseconds per op and run (matmuls by weight shape): where the time goes.")
     boolean profile;
 
     @CommandLine.Spec
@@ -189,13 +189,19 @@ final class BenchCommand implements Callable<Integer> {
             for (String phase : List.of("pp" + pp, "tg" + tg)) {
                 Map<String, Map<String, Double>> byVariant = new LinkedHashMap<>();
                 for (Bench.Variant v : variants) {
-                    ops.reset();
-                    if (phase.startsWith("pp")) {
-                        bench.prefill(List.of(v), pp, 0, 1);
-                    } else {
-                        bench.decode(List.of(v), tg, 0, 1);
+                    // one untimed pass (first touch of this model's buffers), then the mean over --reps passes
+                    for (int round = 0; round < 2; round++) {
+                        ops.reset();
+                        int passes = round == 0 ? 1 : reps;
+                        if (phase.startsWith("pp")) {
+                            bench.prefill(List.of(v), pp, 0, passes);
+                        } else {
+                            bench.decode(List.of(v), tg, 0, passes);
+                        }
                     }
-                    byVariant.put(v.label(), ops.millis());
+                    Map<String, Double> perRun = new LinkedHashMap<>();
+                    ops.millis().forEach((op, ms) -> perRun.put(op, ms / reps));
+                    byVariant.put(v.label(), perRun);
                 }
                 out.put(phase, byVariant);
             }
