@@ -133,7 +133,7 @@ final class BenchCommand implements Callable<Integer> {
                 variants.add(new Bench.Variant(String.format(Locale.ROOT, "random %.2f", t), () -> new RandomGate(t, gateSeed)));
             }
             if (routerGate != null) variants.add(new Bench.Variant("routers " + routers.getFileName(), () -> routerGate));
-            JsonObject line = record != null ? RunRecord.describe(spec.commandLine().getParseResult().originalArgs()) : null;
+            JsonObject line = record != null ? RunRecord.describe(spec.commandLine().getParseResult().originalArgs(), record) : null;
             Bench bench = new Bench(model, 42);
             List<Bench.Result> results = new ArrayList<>(bench.prefill(variants, pp, warmup, reps));
             results.addAll(bench.decode(variants, tg, warmup, reps));

@@ -24,11 +24,12 @@ import java.util.concurrent.TimeUnit;
 final class RunRecord {
     private RunRecord() {}
 
-    static JsonObject describe(List<String> commandLine) {
+    /** @param resultsFile the file the record goes to: its own changes do not make the checkout "dirty" */
+    static JsonObject describe(List<String> commandLine, Path resultsFile) {
         JsonObject o = new JsonObject();
         o.addProperty("date", OffsetDateTime.now().truncatedTo(ChronoUnit.SECONDS).toString());
         o.add("machine", machine());
-        String commit = commit();
+        String commit = commit(resultsFile);
         if (commit != null) o.addProperty("commit", commit);
         JsonArray args = new JsonArray();
         args.add("skipgpt");
@@ -86,11 +87,15 @@ final class RunRecord {
         }
     }
 
-    /** HEAD of the checkout in the working directory, with "+dirty" when files differ from it; null without git. */
-    static String commit() {
+    /**
+     * HEAD of the checkout in the working directory, with "+dirty" when tracked files other than {@code ignore}
+     * differ from it; null without git.
+     */
+    static String commit(Path ignore) {
         String head = git("rev-parse", "HEAD");
         if (head == null || head.isEmpty()) return null;
-        String status = git("status", "--porcelain", "--untracked-files=no");
+        String status = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                ":(exclude)" + ignore.toAbsolutePath().normalize());
         return status != null && !status.isEmpty() ? head + "+dirty" : head;
     }
 

@@ -57,6 +57,28 @@ class BenchCliTest {
     }
 
     @Test
+    void trainedRoutersRunBesideDense(@TempDir Path dir) throws Exception {
+        Path routers = dir.resolve("routers.safetensors");
+        // the tiny shape has dim 256; one layer
+        try (io.skipgpt.routing.Routers r = io.skipgpt.routing.Routers.initialise(1, 256, 5)) {
+            io.skipgpt.routing.RouterFile.write(routers, r);
+        }
+        CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "32", "--tg", "2", "--reps", "1",
+                "--warmup", "0", "--routers", routers.toString(), "--device", "cpu", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonArray rows = JsonParser.parseString(r.out()).getAsJsonObject().getAsJsonArray("results");
+        assertEquals(4, rows.size());
+        JsonObject routed = rows.get(1).getAsJsonObject();
+        assertEquals("routers routers.safetensors", routed.get("variant").getAsString());
+        double sparsity = routed.get("module_sparsity").getAsDouble();
+        assertTrue(sparsity > 0 && sparsity < 1, "untrained routers skip some modules: " + sparsity);
+        CliTest.Run wrong = CliTest.run("bench", "--shape", "tiny", "--layers", "2", "--routers", routers.toString(),
+                "--device", "cpu");
+        assertNotEquals(0, wrong.code());
+        assertTrue(wrong.err().contains(routers.toString()), wrong.err());
+    }
+
+    @Test
     void theTableShowsSpeedUpAndBound() {
         CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "16", "--tg", "2", "--reps", "1",
                 "--warmup", "0", "--sparsity", "0.4", "--device", "cpu", "--profile");
