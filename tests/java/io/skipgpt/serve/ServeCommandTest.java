@@ -80,7 +80,10 @@ class ServeCommandTest {
                 assertEquals(0, level.get("failed").getAsInt());
                 assertEquals(4L * level.get("requests").getAsInt(), level.get("completion_tokens").getAsLong());
                 assertEquals(0.1, level.get("module_sparsity").getAsDouble(), 1e-12, "one of 10 modules skipped");
-                assertTrue(level.get("server_cpu_ms_per_token").getAsDouble() > 0, level.toString());
+                // The process CPU clock ticks coarsely (10 ms on some kernels) and four tiny-model tokens may
+                // take less than one tick: require a real figure, not a positive one.
+                double cpu = level.get("server_cpu_ms_per_token").getAsDouble();
+                assertTrue(Double.isFinite(cpu) && cpu >= 0, level.toString());
             }
         } finally {
             serve.interrupt();
