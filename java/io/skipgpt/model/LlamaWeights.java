@@ -1,6 +1,8 @@
 package io.skipgpt.model;
 
+import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Tensor;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -40,13 +42,41 @@ public record LlamaWeights(
     public static LlamaWeights allocate(LlamaConfig c) {
         int d = c.dim(), q = c.nHeads() * c.headDim(), kv = c.kvDim(), h = c.hiddenDim();
         Tensor embed = Tensor.f32(c.vocabSize(), d);
-        List<Layer> layers = new java.util.ArrayList<>();
+        List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < c.nLayers(); i++) {
             layers.add(new Layer(Tensor.f32(d), Tensor.f32(q, d), Tensor.f32(kv, d), Tensor.f32(kv, d),
                     Tensor.f32(d, q), Tensor.f32(d), Tensor.f32(h, d), Tensor.f32(h, d), Tensor.f32(d, h)));
         }
         Tensor out = c.tiedEmbeddings() ? embed : Tensor.f32(c.vocabSize(), d);
         return new LlamaWeights(embed, List.copyOf(layers), Tensor.f32(d), out);
+    }
+
+    /**
+     * A copy of these weights on a backend's device, owned by the caller (close it): every tensor uploaded once,
+     * the tie kept. On a host backend it is still a copy, so the caller can own and close both the same way.
+     */
+    public LlamaWeights uploadTo(Backend backend) {
+        List<Tensor> made = new ArrayList<>();
+        try {
+            Tensor embed = up(backend, tokenEmbedding, made);
+            List<Layer> ls = new ArrayList<>();
+            for (Layer l : layers) {
+                ls.add(new Layer(up(backend, l.attnNorm, made), up(backend, l.wq, made), up(backend, l.wk, made),
+                        up(backend, l.wv, made), up(backend, l.wo, made), up(backend, l.ffnNorm, made),
+                        up(backend, l.wGate, made), up(backend, l.wUp, made), up(backend, l.wDown, made)));
+            }
+            Tensor out = tied() ? embed : up(backend, output, made);
+            return new LlamaWeights(embed, List.copyOf(ls), up(backend, outputNorm, made), out);
+        } catch (RuntimeException e) {
+            made.forEach(Tensor::close);
+            throw e;
+        }
+    }
+
+    private static Tensor up(Backend backend, Tensor t, List<Tensor> made) {
+        Tensor d = backend.upload(t);
+        made.add(d);
+        return d;
     }
 
     @Override
