@@ -1,10 +1,12 @@
 package io.skipgpt.model;
 
+import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Tensor;
 
 /**
  * Keys and values of one sequence for every layer: k[l], v[l] are [capacity, kvDim], row t holds position t
- * (keys already rotated). {@link #length()} positions are filled; a forward pass appends after them.
+ * (keys already rotated). {@link #length()} positions are filled; a forward pass appends after them. The
+ * tensors live on the device of the model's backend ({@link LlamaModel#newCache}).
  */
 public final class KvCache implements AutoCloseable {
     private final Tensor[] keys;
@@ -12,14 +14,14 @@ public final class KvCache implements AutoCloseable {
     private final int capacity;
     private int length;
 
-    public KvCache(LlamaConfig config, int capacity) {
+    KvCache(LlamaConfig config, int capacity, Backend backend) {
         if (capacity <= 0) throw new IllegalArgumentException("KV cache capacity must be positive, got " + capacity);
         this.capacity = capacity;
         this.keys = new Tensor[config.nLayers()];
         this.values = new Tensor[config.nLayers()];
         for (int l = 0; l < config.nLayers(); l++) {
-            keys[l] = Tensor.f32(capacity, config.kvDim());
-            values[l] = Tensor.f32(capacity, config.kvDim());
+            keys[l] = backend.allocate(Tensor.DType.F32, capacity, config.kvDim());
+            values[l] = backend.allocate(Tensor.DType.F32, capacity, config.kvDim());
         }
     }
 

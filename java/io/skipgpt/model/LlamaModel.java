@@ -28,10 +28,18 @@ import java.util.Set;
  *
  * <p>An {@link Adapter} (LoRA) adds its term after each base projection, unmerged, on the rows that projection
  * ran on.
+ *
+ * <p><b>Devices.</b> The model runs on its backend's device: weights are uploaded once when it is built (unless
+ * they already live there), activations and KV caches are allocated there. Only small things cross to and from
+ * the host per pass: token ids and positions up, the gate's decisions (a gate reads its router logits, [n, 4]),
+ * then per routed sublayer the kept rows' indices up, and the logits down when the caller's logits tensor is on
+ * the host. A GEMM needs its row count on the host anyway, so the kept count costs no extra synchronisation.
  */
 public final class LlamaModel implements AutoCloseable {
     private final LlamaConfig config;
     private final LlamaWeights weights;
+    /** The weights the ops read: {@code weights} itself when it already lives on the backend's device. */
+    private final LlamaWeights deviceWeights;
     private final Backend backend;
     private final Adapter adapter;
     private final Workspace ws;
@@ -45,13 +53,15 @@ public final class LlamaModel implements AutoCloseable {
         this.weights = weights;
         this.backend = backend;
         this.adapter = adapter;
-        this.ws = new Workspace(config);
+        this.deviceWeights = weights.tokenEmbedding().device() == backend.device() ? weights : weights.uploadTo(backend);
+        this.ws = new Workspace(config, backend);
     }
 
     public LlamaConfig config() {
         return config;
     }
 
+    /** The weights the model was built with (on the host, for a model that runs on a device). */
     public LlamaWeights weights() {
         return weights;
     }
@@ -60,8 +70,9 @@ public final class LlamaModel implements AutoCloseable {
         return backend;
     }
 
+    /** A KV cache for one sequence of up to {@code capacity} positions, on the backend's device. */
     public KvCache newCache(int capacity) {
-        return new KvCache(config, capacity);
+        return new KvCache(config, capacity, backend);
     }
 
     /** A dense forward pass: see {@link #forward(int[], KvCache, Tensor, Routing)}. */
@@ -74,7 +85,8 @@ public final class LlamaModel implements AutoCloseable {
      * case of {@link #forward(List, Tensor, Routing)}.
      *
      * @param logits [logitRows, vocab], filled with the logits of the last {@code logitRows} tokens
-     *     (1 for generation, all n for scoring); may be null when no logits are needed
+     *     (1 for generation, all n for scoring), on the host or on the backend's device; may be null when no
+     *     logits are needed
      * @param routing which modules run for which rows, and where to count the decisions
      */
     public void forward(int[] tokens, KvCache cache, Tensor logits, Routing routing) {
@@ -104,7 +116,8 @@ public final class LlamaModel implements AutoCloseable {
      * Runs several sequences in one pass: chunk c's tokens at positions {@code cache.length() ..} of its own
      * cache, which they are appended to. Routing decides per row, as if each chunk ran alone.
      *
-     * @param logits [Σ logitRows, vocab]: the logit rows of the chunks in order (may be null when none asks)
+     * @param logits [Σ logitRows, vocab]: the logit rows of the chunks in order, on the host or on the backend's
+     *     device (may be null when none asks)
      */
     public void forward(List<Chunk> chunks, Tensor logits, Routing routing) {
         if (chunks.isEmpty()) throw new IllegalArgumentException("forward: no chunks");
@@ -129,8 +142,6 @@ public final class LlamaModel implements AutoCloseable {
         }
         int n = offsets[chunks.size()];
         ws.ensure(n);
-        Tensor ids = ws.ids.rows(0, n);
-        Tensor pos = ws.pos.rows(0, n);
         for (int c = 0; c < chunks.size(); c++) {
             int[] tokens = chunks.get(c).tokens();
             int start = chunks.get(c).cache().length();
@@ -139,18 +150,20 @@ public final class LlamaModel implements AutoCloseable {
                     throw new IllegalArgumentException("token id " + tokens[i] + " outside the vocabulary of "
                             + config.vocabSize());
                 }
-                ids.setInt(offsets[c] + i, tokens[i]);
-                pos.setInt(offsets[c] + i, start + i);
+                ws.hostIds[offsets[c] + i] = tokens[i];
+                ws.hostPos[offsets[c] + i] = start + i;
             }
         }
+        Tensor ids = ws.upload(ws.ids, ws.hostIds, n);
+        Tensor pos = ws.upload(ws.pos, ws.hostPos, n);
         Tensor x = ws.x.rows(0, n);
-        backend.embedding(x, weights.tokenEmbedding(), ids);
+        backend.embedding(x, deviceWeights.tokenEmbedding(), ids);
         boolean masked = routing.execution() == Routing.Execution.MASKED_DENSE;
         for (int l = 0; l < config.nLayers(); l++) {
             routing.gate().decide(l, x, ws.keepAttn, ws.keepMlp);
             int attnKept = attentionBlock(l, x, pos, chunks, offsets, masked);
             int mlpKept = mlpBlock(l, x, n, masked);
-            if (routing.stats() != null) record(routing.stats(), l, n, pos, attnKept, mlpKept);
+            if (routing.stats() != null) record(routing.stats(), l, n, attnKept, mlpKept);
         }
         for (Chunk chunk : chunks) chunk.cache().advance(chunk.tokens().length);
         if (logitRows > 0) head(x, chunks, offsets, logits);
@@ -159,23 +172,25 @@ public final class LlamaModel implements AutoCloseable {
     // x += g_att * Wo · attention(rope(Wq · norm(x)), cache); K and V of all n rows go into their chunks'
     // caches first. Returns the number of rows that ran attention.
     private int attentionBlock(int l, Tensor x, Tensor pos, List<Chunk> chunks, int[] offsets, boolean masked) {
-        LlamaWeights.Layer w = weights.layers().get(l);
+        LlamaWeights.Layer w = deviceWeights.layers().get(l);
         int hd = config.headDim();
         int n = offsets[chunks.size()];
         Tensor xb = ws.xb.rows(0, n);
         backend.rmsnorm(xb, x, w.attnNorm(), config.normEps());
-        Tensor k = ws.k.rows(0, n);
-        Tensor v = ws.v.rows(0, n);
+        // One sequence: K and V straight into its cache. Several: into the workspace, then a copy per chunk.
+        KvCache only = chunks.size() == 1 ? chunks.get(0).cache() : null;
+        Tensor k = only != null ? only.keys(l).rows(only.length(), n) : ws.k.rows(0, n);
+        Tensor v = only != null ? only.values(l).rows(only.length(), n) : ws.v.rows(0, n);
         project(k, xb, l, Projection.K);
         project(v, xb, l, Projection.V);
         backend.rope(k, pos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
-        for (int c = 0; c < chunks.size(); c++) {
+        for (int c = 0; only == null && c < chunks.size(); c++) {
             KvCache cache = chunks.get(c).cache();
             int rows = offsets[c + 1] - offsets[c];
-            cache.keys(l).rows(cache.length(), rows).copyFrom(k.rows(offsets[c], rows));
-            cache.values(l).rows(cache.length(), rows).copyFrom(v.rows(offsets[c], rows));
+            backend.copy(cache.keys(l).rows(cache.length(), rows), k.rows(offsets[c], rows));
+            backend.copy(cache.values(l).rows(cache.length(), rows), v.rows(offsets[c], rows));
         }
-        int kept = masked ? n : compact(ws.keepAttn, n, pos);
+        int kept = masked ? n : compact(ws.keepAttn, n, true);
         if (kept == 0) return 0;
         // Rows that run: all of them (dense, masked) or the gathered kept ones at their original positions.
         Tensor in = xb, qPos = pos;
@@ -205,8 +220,8 @@ public final class LlamaModel implements AutoCloseable {
 
     // x += g_mlp * Wdown · (silu(Wgate · norm(x)) * (Wup · norm(x))). Returns the number of rows that ran it.
     private int mlpBlock(int l, Tensor x, int n, boolean masked) {
-        LlamaWeights.Layer w = weights.layers().get(l);
-        int kept = masked ? n : compact(ws.keepMlp, n, null);
+        LlamaWeights.Layer w = deviceWeights.layers().get(l);
+        int kept = masked ? n : compact(ws.keepMlp, n, false);
         if (kept == 0) return 0;
         Tensor in = x;
         if (kept < n) {
@@ -227,7 +242,7 @@ public final class LlamaModel implements AutoCloseable {
 
     // out = x·Wᵀ for projection p of layer l, plus the adapter's term.
     private void project(Tensor out, Tensor x, int l, Projection p) {
-        backend.matmul(out, x, p.of(weights.layers().get(l)));
+        backend.matmul(out, x, p.of(deviceWeights.layers().get(l)));
         adapter.addTo(out, x, l, p, backend);
     }
 
@@ -236,14 +251,11 @@ public final class LlamaModel implements AutoCloseable {
     private int residual(Tensor x, Tensor proj, int kept, int n, boolean[] maskedGates) {
         if (maskedGates != null) {
             int ones = 0;
-            int d = proj.cols();
             for (int i = 0; i < n; i++) {
-                if (maskedGates[i]) {
-                    ones++;
-                } else {
-                    for (int j = 0; j < d; j++) proj.set((long) i * d + j, 0f);
-                }
+                ws.hostGates[i] = maskedGates[i] ? 1f : 0f;
+                if (maskedGates[i]) ones++;
             }
+            backend.scaleRows(proj, ws.upload(ws.gates, ws.hostGates, n));
             backend.add(x, proj);
             return ones;
         }
@@ -252,14 +264,20 @@ public final class LlamaModel implements AutoCloseable {
         return kept;
     }
 
-    // Compaction of a keep mask: ws.idx[0..count) = kept rows in order (and their positions, when asked).
-    private int compact(boolean[] keep, int n, Tensor pos) {
+    // Compaction of a keep mask: ws.idx[0..count) = kept rows in order (and ws.keptPos their positions, when
+    // asked), uploaded when some rows skip. The mask is on the host already (the gate decided there), so a
+    // device-side prefix sum would save nothing: the GEMMs that follow need the count on the host.
+    private int compact(boolean[] keep, int n, boolean positions) {
         int count = 0;
         for (int i = 0; i < n; i++) {
             if (!keep[i]) continue;
-            ws.idx.setInt(count, i);
-            if (pos != null) ws.keptPos.setInt(count, pos.getInt(i));
+            ws.hostIdx[count] = i;
+            ws.hostKeptPos[count] = ws.hostPos[i];
             count++;
+        }
+        if (count > 0 && count < n) {
+            ws.upload(ws.idx, ws.hostIdx, count);
+            if (positions) ws.upload(ws.keptPos, ws.hostKeptPos, count);
         }
         return count;
     }
@@ -270,10 +288,10 @@ public final class LlamaModel implements AutoCloseable {
         return count;
     }
 
-    private void record(RoutingStats stats, int layer, int n, Tensor pos, int attnKept, int mlpKept) {
+    private void record(RoutingStats stats, int layer, int n, int attnKept, int mlpKept) {
         long all = 0, kept = 0;
         for (int i = 0; i < n; i++) {
-            long keys = pos.getInt(i) + 1;
+            long keys = ws.hostPos[i] + 1;
             all += keys;
             if (ws.keepAttn[i]) kept += keys;
         }
@@ -284,17 +302,21 @@ public final class LlamaModel implements AutoCloseable {
     private void head(Tensor x, List<Chunk> chunks, int[] offsets, Tensor logits) {
         int rows = logits.rows();
         for (int c = 0, r = 0; c < chunks.size(); c++) {
-            for (int i = offsets[c + 1] - chunks.get(c).logitRows(); i < offsets[c + 1]; i++) ws.idx.setInt(r++, i);
+            for (int i = offsets[c + 1] - chunks.get(c).logitRows(); i < offsets[c + 1]; i++) ws.hostIdx[r++] = i;
         }
         Tensor last = ws.xg.rows(0, rows);
-        backend.gatherRows(last, x, ws.idx.rows(0, rows));
+        backend.gatherRows(last, x, ws.upload(ws.idx, ws.hostIdx, rows));
         Tensor xb = ws.xb.rows(0, rows);
-        backend.rmsnorm(xb, last, weights.outputNorm(), config.normEps());
-        backend.matmul(logits, xb, weights.output());
+        backend.rmsnorm(xb, last, deviceWeights.outputNorm(), config.normEps());
+        boolean here = logits.device() == backend.device();
+        Tensor out = here ? logits : ws.logits(rows);
+        backend.matmul(out, xb, deviceWeights.output());
+        if (!here) backend.copy(logits, out);
     }
 
     @Override
     public void close() {
         ws.close();
+        if (deviceWeights != weights) deviceWeights.close();
     }
 }

@@ -1,13 +1,17 @@
 package io.skipgpt.model;
 
+import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Tensor;
 
 /**
- * The activation buffers of one forward pass, sized for a number of rows and grown (never per op) when a
- * longer batch arrives; ops work on {@link Tensor#rows} views of the first n rows.
+ * The activation buffers of one forward pass on the backend's device, sized for a number of rows and grown
+ * (never per op) when a longer batch arrives; ops work on {@link Tensor#rows} views of the first n rows. The
+ * routing decisions and the index lists built from them stay on the host as plain arrays: each is uploaded
+ * once per sublayer, a few bytes per row.
  */
 final class Workspace implements AutoCloseable {
     private final LlamaConfig config;
+    private final Backend backend;
     private int capacity;
     Tensor x; // [cap, dim] residual stream
     Tensor xb; // [cap, dim] normalised input of a sublayer
@@ -23,11 +27,20 @@ final class Workspace implements AutoCloseable {
     Tensor xg; // [cap, dim] rows gathered for a routed sublayer
     Tensor idx; // [cap] indices of the kept rows
     Tensor keptPos; // [cap] positions of the kept rows
+    Tensor gates; // [cap, 1] masked-dense gates, 0 or 1
+    Tensor logits; // [logitCap, vocab] logits on the device, when the caller's are on the host
     boolean[] keepAttn; // [cap] this layer's attention decisions
     boolean[] keepMlp; // [cap] this layer's MLP decisions
+    int[] hostIds; // [cap] token ids
+    int[] hostPos; // [cap] positions
+    int[] hostIdx; // [cap] kept rows, or the rows the head reads
+    int[] hostKeptPos; // [cap] their positions
+    float[] hostGates; // [cap] masked-dense gates
+    private int logitCap;
 
-    Workspace(LlamaConfig config) {
+    Workspace(LlamaConfig config, Backend backend) {
         this.config = config;
+        this.backend = backend;
     }
 
     /** Makes room for n rows. */
@@ -36,29 +49,75 @@ final class Workspace implements AutoCloseable {
         close();
         int cap = Math.max(n, Math.min(2 * capacity, config.contextLength()));
         int qDim = config.nHeads() * config.headDim();
-        x = Tensor.f32(cap, config.dim());
-        xb = Tensor.f32(cap, config.dim());
-        q = Tensor.f32(cap, qDim);
-        k = Tensor.f32(cap, config.kvDim());
-        v = Tensor.f32(cap, config.kvDim());
-        att = Tensor.f32(cap, qDim);
-        proj = Tensor.f32(cap, config.dim());
-        gate = Tensor.f32(cap, config.hiddenDim());
-        up = Tensor.f32(cap, config.hiddenDim());
-        ids = Tensor.i32(cap, 1);
-        pos = Tensor.i32(cap, 1);
-        xg = Tensor.f32(cap, config.dim());
-        idx = Tensor.i32(cap, 1);
-        keptPos = Tensor.i32(cap, 1);
+        x = f32(cap, config.dim());
+        xb = f32(cap, config.dim());
+        q = f32(cap, qDim);
+        k = f32(cap, config.kvDim());
+        v = f32(cap, config.kvDim());
+        att = f32(cap, qDim);
+        proj = f32(cap, config.dim());
+        gate = f32(cap, config.hiddenDim());
+        up = f32(cap, config.hiddenDim());
+        ids = i32(cap);
+        pos = i32(cap);
+        xg = f32(cap, config.dim());
+        idx = i32(cap);
+        keptPos = i32(cap);
+        gates = f32(cap, 1);
         keepAttn = new boolean[cap];
         keepMlp = new boolean[cap];
+        hostIds = new int[cap];
+        hostPos = new int[cap];
+        hostIdx = new int[cap];
+        hostKeptPos = new int[cap];
+        hostGates = new float[cap];
         capacity = cap;
+    }
+
+    /** Device logits for n rows (grown when needed). */
+    Tensor logits(int n) {
+        if (n > logitCap) {
+            if (logitCap > 0) logits.close();
+            logitCap = Math.max(n, 2 * logitCap);
+            logits = f32(logitCap, config.vocabSize());
+        }
+        return logits.rows(0, n);
+    }
+
+    /** Copies the first n values of a host array into a [cap, 1] device tensor; returns the [n, 1] view. */
+    Tensor upload(Tensor dst, int[] values, int n) {
+        Tensor view = dst.rows(0, n);
+        try (Tensor host = Tensor.ofInts(java.util.Arrays.copyOf(values, n), n, 1)) {
+            backend.copy(view, host);
+        }
+        return view;
+    }
+
+    /** As {@link #upload(Tensor, int[], int)} for floats. */
+    Tensor upload(Tensor dst, float[] values, int n) {
+        Tensor view = dst.rows(0, n);
+        try (Tensor host = Tensor.of(java.util.Arrays.copyOf(values, n), n, 1)) {
+            backend.copy(view, host);
+        }
+        return view;
+    }
+
+    private Tensor f32(int rows, int cols) {
+        return backend.allocate(Tensor.DType.F32, rows, cols);
+    }
+
+    private Tensor i32(int rows) {
+        return backend.allocate(Tensor.DType.I32, rows, 1);
     }
 
     @Override
     public void close() {
+        if (logitCap > 0) logits.close();
+        logitCap = 0;
         if (capacity == 0) return;
-        for (Tensor t : new Tensor[] {x, xb, q, k, v, att, proj, gate, up, ids, pos, xg, idx, keptPos}) t.close();
+        for (Tensor t : new Tensor[] {x, xb, q, k, v, att, proj, gate, up, ids, pos, xg, idx, keptPos, gates}) {
+            t.close();
+        }
         capacity = 0;
     }
 }

@@ -1,6 +1,7 @@
 package io.skipgpt.routing;
 
 import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.Device;
 import io.skipgpt.tensor.Tensor;
 import java.util.SplittableRandom;
 
@@ -8,6 +9,10 @@ import java.util.SplittableRandom;
  * Gates from trained routers. Deterministic (inference): execute iff logit 0 > logit 1. Sampled (evaluation
  * parity with training): execute with probability sigmoid(z0 - z1), which is what the forward pass of a hard
  * Gumbel-softmax draws whatever its temperature.
+ *
+ * <p>The logits [n, 4] are one product on the backend (on a device backend, against a device copy of the router
+ * weights made when the gate is made: later changes to the routers are not seen) and come to the host, where
+ * the decisions are taken: 16 bytes per row and layer.
  */
 public final class RouterGate implements Gate, AutoCloseable {
     public enum Mode { DETERMINISTIC, SAMPLE }
@@ -16,13 +21,28 @@ public final class RouterGate implements Gate, AutoCloseable {
     private final Backend backend;
     private final Mode mode;
     private final SplittableRandom random;
-    private Tensor logits = Tensor.f32(0, 4);
+    /** The router weights the product reads: the routers' own on a host backend, else a device copy. */
+    private final Tensor weight;
+    private Tensor logits; // [capacity, 4] on the backend's device
+    private Tensor hostLogits; // [capacity, 4]; the same tensor as logits on a host backend
 
     public RouterGate(Routers routers, Backend backend, Mode mode, long seed) {
         this.routers = routers;
         this.backend = backend;
         this.mode = mode;
         this.random = new SplittableRandom(seed);
+        this.weight = onHost() ? routers.weight() : backend.upload(routers.weight());
+        grow(0);
+    }
+
+    private boolean onHost() {
+        return backend.device() == Device.CPU;
+    }
+
+    private void grow(int rows) {
+        if (logits != null) closeLogits();
+        logits = backend.allocate(Tensor.DType.F32, rows, 4);
+        hostLogits = onHost() ? logits : Tensor.f32(rows, 4);
     }
 
     @Override
@@ -31,12 +51,10 @@ public final class RouterGate implements Gate, AutoCloseable {
         if (x.cols() != routers.dim()) {
             throw new IllegalArgumentException("routers were made for dim " + routers.dim() + ", the model has " + x.cols());
         }
-        if (logits.rows() < n) {
-            logits.close();
-            logits = Tensor.f32(n, 4);
-        }
-        Tensor z = logits.rows(0, n);
-        backend.matmul(z, x, routers.layerWeight(layer));
+        if (logits.rows() < n) grow(n);
+        backend.matmul(logits.rows(0, n), x, weight.rows(4 * layer, 4));
+        Tensor z = hostLogits.rows(0, n);
+        if (!onHost()) backend.copy(z, logits.rows(0, n));
         for (int i = 0; i < n; i++) {
             keepAttn[i] = execute(z.get(4L * i + Routers.ATTN_EXECUTE) + routers.bias(layer, Routers.ATTN_EXECUTE),
                     z.get(4L * i + Routers.ATTN_SKIP) + routers.bias(layer, Routers.ATTN_SKIP));
@@ -53,6 +71,12 @@ public final class RouterGate implements Gate, AutoCloseable {
 
     @Override
     public void close() {
+        closeLogits();
+        if (weight != routers.weight()) weight.close();
+    }
+
+    private void closeLogits() {
         logits.close();
+        if (hostLogits != logits) hostLogits.close();
     }
 }

@@ -1,0 +1,136 @@
+package io.skipgpt.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.skipgpt.routing.RouterGate;
+import io.skipgpt.routing.Routers;
+import io.skipgpt.routing.Routing;
+import io.skipgpt.routing.RoutingStats;
+import io.skipgpt.routing.StaticSkip;
+import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.CpuBackend;
+import io.skipgpt.tensor.EmulatedDevice;
+import io.skipgpt.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.BiFunction;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The model on a device backend: the emulated device runs the CPU kernels on device-tagged tensors, so every
+ * logit must equal the CPU backend's bit for bit, while any host access to a device tensor (weights, caches,
+ * activations, router logits) throws. Dense, routed, masked-dense and static-skip runs, one sequence and a batch,
+ * logits on the host and on the device; the copies per pass are counted and nothing is left allocated.
+ */
+class DeviceModelTest {
+    static final LlamaConfig CONFIG = BatchedForwardTest.CONFIG;
+    static final int[][] PROMPTS = BatchedForwardTest.PROMPTS;
+    static final int[][] NEXT = BatchedForwardTest.NEXT;
+
+    @Test
+    void denseMatchesTheCpu() {
+        compare((routers, backend) -> Routing.DENSE);
+    }
+
+    @Test
+    void routedMatchesTheCpu() {
+        RoutingStats[] stats = {new RoutingStats(CONFIG), new RoutingStats(CONFIG)};
+        int[] run = {0};
+        compare((routers, backend) -> Routing.routed(
+                new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0), stats[run[0]++]));
+        assertTrue(stats[0].moduleSparsity() > 0.1, "random routers skip some modules: " + stats[0].moduleSparsity());
+        assertArrayEquals(stats[0].attnKeep(), stats[1].attnKeep(), 0.0);
+        assertArrayEquals(stats[0].mlpKeep(), stats[1].mlpKeep(), 0.0);
+    }
+
+    @Test
+    void maskedDenseMatchesTheCpu() {
+        compare((routers, backend) -> new Routing(new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0),
+                Routing.Execution.MASKED_DENSE, null));
+    }
+
+    @Test
+    void staticSkipMatchesTheCpu() {
+        compare((routers, backend) -> Routing.routed(StaticSkip.parse("attn:1,mlp:2", CONFIG.nLayers()), null));
+    }
+
+    /**
+     * One decode step with routers and host logits costs one upload each for ids and positions, per layer the
+     * router logits down and (when rows skip) the kept indices up, and the logits down: nothing per element.
+     */
+    @Test
+    void copiesPerDecodeStepAreBounded() {
+        try (LlamaWeights weights = RandomWeights.create(CONFIG, 21);
+             Routers routers = Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 3);
+             EmulatedDevice device = new EmulatedDevice()) {
+            try (LlamaModel model = new LlamaModel(CONFIG, weights, device);
+                 RouterGate gate = new RouterGate(routers, device, RouterGate.Mode.DETERMINISTIC, 0);
+                 KvCache cache = model.newCache(16); Tensor logits = Tensor.f32(1, CONFIG.vocabSize())) {
+                Routing routing = Routing.routed(gate, null);
+                model.forward(PROMPTS[0], cache, logits, routing);
+                long up = device.uploads(), down = device.downloads();
+                model.forward(new int[] {5}, cache, logits, routing);
+                int layers = CONFIG.nLayers();
+                assertEquals(layers + 1, device.downloads() - down, "router logits per layer, then the logits");
+                long uploads = device.uploads() - up;
+                assertTrue(uploads >= 3 && uploads <= 3 + 3L * layers, "uploads in one decode step: " + uploads);
+            }
+            assertEquals(0, device.liveTensors(), "the model, its caches and the gate free what they allocated");
+        }
+    }
+
+    /**
+     * Runs the same work on the CPU backend and on the emulated device: each prompt alone then its next tokens,
+     * and all prompts as one batch then their next tokens (the batch with logits on the device).
+     */
+    private static void compare(BiFunction<Routers, Backend, Routing> routingFor) {
+        try (LlamaWeights weights = RandomWeights.create(CONFIG, 21);
+             Routers routers = Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 3)) {
+            List<float[]> cpu, device;
+            try (CpuBackend backend = new CpuBackend()) {
+                cpu = run(weights, backend, routingFor.apply(routers, backend));
+            }
+            try (EmulatedDevice backend = new EmulatedDevice()) {
+                device = run(weights, backend, routingFor.apply(routers, backend));
+            }
+            assertEquals(cpu.size(), device.size());
+            for (int i = 0; i < cpu.size(); i++) assertArrayEquals(cpu.get(i), device.get(i), "logits " + i);
+        }
+    }
+
+    private static List<float[]> run(LlamaWeights weights, Backend backend, Routing routing) {
+        List<float[]> out = new ArrayList<>();
+        try (LlamaModel model = new LlamaModel(CONFIG, weights, backend)) {
+            for (int s = 0; s < PROMPTS.length; s++) {
+                try (KvCache cache = model.newCache(32); Tensor logits = Tensor.f32(1, CONFIG.vocabSize())) {
+                    model.forward(PROMPTS[s], cache, logits, routing);
+                    out.add(logits.toFloatArray());
+                    model.forward(NEXT[s], cache, logits, routing);
+                    out.add(logits.toFloatArray());
+                }
+            }
+            List<KvCache> caches = new ArrayList<>();
+            try (Tensor logits = backend.allocate(Tensor.DType.F32, PROMPTS.length, CONFIG.vocabSize())) {
+                List<LlamaModel.Chunk> first = new ArrayList<>(), second = new ArrayList<>();
+                for (int s = 0; s < PROMPTS.length; s++) {
+                    caches.add(model.newCache(32));
+                    first.add(new LlamaModel.Chunk(PROMPTS[s], caches.get(s)));
+                    second.add(new LlamaModel.Chunk(NEXT[s], caches.get(s)));
+                }
+                for (List<LlamaModel.Chunk> pass : List.of(first, second)) {
+                    model.forward(pass, logits, routing);
+                    try (Tensor host = backend.download(logits)) {
+                        out.add(host.toFloatArray());
+                    }
+                }
+            } finally {
+                caches.forEach(KvCache::close);
+            }
+        } finally {
+            if (routing.gate() instanceof RouterGate g) g.close();
+        }
+        return out;
+    }
+}
