@@ -6,6 +6,7 @@ import io.skipgpt.lora.LoraAdapter;
 import io.skipgpt.routing.RouterFile;
 import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.CpuBackend;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -38,9 +39,10 @@ final class MergeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (loraOptions.lora == null) throw new IllegalArgumentException("merge needs --lora DIR");
-        try (LoadedModel m = options.load(); Backend backend = options.backend(); LoraAdapter lora = loraOptions.open(m.config());
+        // Merging is arithmetic on the loaded (host) weights: it runs on the CPU whatever --device says.
+        try (LoadedModel m = options.load(); LoraAdapter lora = loraOptions.open(m.config());
                 Routers r = routers == null ? null : RouterFile.read(routers, m.config().nLayers(), m.config().dim())) {
-            write(m, lora, backend, r, out);
+            write(m, lora, r, out);
             System.err.printf("merged %s (rank %d, alpha %s, %s) into %s and wrote %s%s%n", loraOptions.lora,
                     lora.config().rank(), lora.config().alpha(), lora.config().targetList(), m.path(), out,
                     r != null ? " with its routers" : "");
@@ -49,8 +51,10 @@ final class MergeCommand implements Callable<Integer> {
     }
 
     /** Merges the adapter into the loaded weights (in place) and writes them, the routers beside them when not null. */
-    static void write(LoadedModel m, LoraAdapter lora, Backend backend, Routers routers, Path out) throws IOException {
-        lora.mergeInto(m.weights(), backend);
+    static void write(LoadedModel m, LoraAdapter lora, Routers routers, Path out) throws IOException {
+        try (Backend cpu = new CpuBackend()) {
+            lora.mergeInto(m.weights(), cpu);
+        }
         HfDirectory.write(out, m);
         if (routers != null) RouterFile.write(out.resolve("routers.safetensors"), routers);
     }

@@ -8,8 +8,8 @@ import io.skipgpt.model.Adapter;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Backends;
-import io.skipgpt.tensor.GpuProbe;
 import java.nio.file.Path;
+import java.util.function.Supplier;
 import picocli.CommandLine.Option;
 
 /** The options every command that runs a model shares: which model, which tokenizer, which device. */
@@ -35,23 +35,16 @@ final class ModelOptions {
     }
 
     /**
-     * The backend a model runs on. The CUDA backend and kernels exist and pass their tests on a GPU, but the model
-     * code still keeps its activations in host memory, so until it moves to device tensors "auto" stays on the CPU
-     * (saying so when it sees a GPU) and "cuda" is refused with the reason.
+     * Where tests run commands on a device backend without a GPU (the emulated device); null otherwise. Set only
+     * by tests, around the commands they run.
      */
+    static volatile Supplier<Backend> deviceForTests;
+
+    /** The backend a model runs on: {@link Backends#open} (auto: the GPU when usable, else the CPU, in one line). */
     static Backend openForModel(String device) {
-        if ("cpu".equals(device)) return Backends.open("cpu", System.err);
-        if (!"auto".equals(device) && !"cuda".equals(device)) return Backends.open(device, System.err);
-        GpuProbe.Result gpu = GpuProbe.probe();
-        if ("cuda".equals(device)) {
-            throw new IllegalStateException("--device cuda: " + (gpu.available()
-                    ? "found GPU " + gpu.message() + ", but models do not run on the CUDA backend in this version yet"
-                    : "no usable GPU: " + gpu.message()) + "; use --device cpu");
-        }
-        System.err.println(gpu.available()
-                ? "device auto: found GPU " + gpu.message() + ", but models run on the CPU in this version; using CPU"
-                : "device auto: no usable GPU (" + gpu.message() + "); using CPU");
-        return Backends.open("cpu", System.err);
+        Supplier<Backend> test = deviceForTests;
+        if (test != null && !"cpu".equals(device)) return test.get();
+        return Backends.open(device, System.err);
     }
 
     static LlamaModel model(LoadedModel loaded, Backend backend) {

@@ -130,7 +130,7 @@ final class PruneCommand implements Callable<Integer> {
                     rows.add(evaluate("routers (stage 1)", m, backend, dataset, routers, Adapter.NONE));
                     rows.add(evaluate("routers + LoRA (stage 2)", m, backend, dataset, routers, lora));
                     System.err.printf("prune [4/4] merging the adapter -> %s%n", mergedDir);
-                    MergeCommand.write(m, lora, backend, routers, mergedDir);
+                    MergeCommand.write(m, lora, routers, mergedDir);
                 }
                 String report = report(m, rows, (t1 - t0) / 1e9, (t2 - t1) / 1e9);
                 AtomicFiles.write(out.resolve("report.md"), report.getBytes(StandardCharsets.UTF_8));

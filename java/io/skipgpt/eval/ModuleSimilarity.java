@@ -19,7 +19,8 @@ import java.util.Arrays;
  * forward pass with the public {@link Backend} ops over the model's weights, the same ops in the same order as
  * {@link LlamaModel}'s dense path (its test checks that the final residual gives the model's logits). Text is
  * scored as perplexity is: documents split on {@code <|endoftext|>} lines, each {@code [BOS] + tokens}, cut into
- * windows of the context length, each window from an empty context.
+ * windows of the context length, each window from an empty context. It runs on the model's backend and device;
+ * only the three row dot products per module come back to the host.
  */
 public final class ModuleSimilarity {
     /** Mean cosine similarity per module over {@code tokens} positions. */
@@ -31,7 +32,7 @@ public final class ModuleSimilarity {
 
     public ModuleSimilarity(LlamaModel model) {
         this.config = model.config();
-        this.weights = model.weights();
+        this.weights = model.weightsOnDevice();
         this.backend = model.backend();
     }
 
@@ -61,16 +62,19 @@ public final class ModuleSimilarity {
 
     /**
      * Runs one window densely from position 0, adding each row's cosine similarities into {@code attnSum} and
-     * {@code mlpSum}; copies the final residual stream into {@code finalResidual} [n, dim] when it is not null.
+     * {@code mlpSum}; copies the final residual stream into {@code finalResidual} [n, dim] (on the host or the
+     * backend's device) when it is not null.
      */
     void run(int[] ids, double[] attnSum, double[] mlpSum, Tensor finalResidual) {
         int n = ids.length, d = config.dim(), hd = config.headDim(), qDim = config.nHeads() * hd;
-        try (Tensor idT = Tensor.ofInts(ids, n, 1); Tensor pos = Tensor.i32(n, 1); Tensor x = Tensor.f32(n, d);
-                Tensor h = Tensor.f32(n, d); Tensor xb = Tensor.f32(n, d); Tensor q = Tensor.f32(n, qDim);
-                Tensor k = Tensor.f32(n, config.kvDim()); Tensor v = Tensor.f32(n, config.kvDim());
-                Tensor att = Tensor.f32(n, qDim); Tensor proj = Tensor.f32(n, d); Tensor gate = Tensor.f32(n, config.hiddenDim());
-                Tensor up = Tensor.f32(n, config.hiddenDim()); Tensor dots = Tensor.f32(3, n)) {
-            for (int i = 0; i < n; i++) pos.setInt(i, i);
+        int[] positions = new int[n];
+        for (int i = 0; i < n; i++) positions[i] = i;
+        try (Tensor hostIds = Tensor.ofInts(ids, n, 1); Tensor hostPos = Tensor.ofInts(positions, n, 1);
+                Tensor idT = backend.upload(hostIds); Tensor pos = backend.upload(hostPos); Tensor x = f32(n, d);
+                Tensor h = f32(n, d); Tensor xb = f32(n, d); Tensor q = f32(n, qDim);
+                Tensor k = f32(n, config.kvDim()); Tensor v = f32(n, config.kvDim());
+                Tensor att = f32(n, qDim); Tensor proj = f32(n, d); Tensor gate = f32(n, config.hiddenDim());
+                Tensor up = f32(n, config.hiddenDim()); Tensor dots = f32(3, n)) {
             backend.embedding(x, weights.tokenEmbedding(), idT);
             for (int l = 0; l < config.nLayers(); l++) {
                 LlamaWeights.Layer w = weights.layers().get(l);
@@ -82,7 +86,7 @@ public final class ModuleSimilarity {
                 backend.rope(q, pos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
                 backend.attention(att, q, k, v, pos, config.nHeads(), config.nKvHeads(), hd);
                 backend.matmul(proj, att, w.wo());
-                h.copyFrom(x);
+                backend.copy(h, x);
                 backend.add(h, proj);
                 attnSum[l] += cosineSum(x, h, dots);
                 backend.rmsnorm(xb, h, w.ffnNorm(), config.normEps());
@@ -90,12 +94,16 @@ public final class ModuleSimilarity {
                 backend.matmul(up, xb, w.wUp());
                 backend.swiglu(gate, gate, up);
                 backend.matmul(proj, gate, w.wDown());
-                x.copyFrom(h);
+                backend.copy(x, h);
                 backend.add(x, proj);
                 mlpSum[l] += cosineSum(h, x, dots);
             }
-            if (finalResidual != null) finalResidual.copyFrom(x);
+            if (finalResidual != null) backend.copy(finalResidual, x);
         }
+    }
+
+    private Tensor f32(int rows, int cols) {
+        return backend.allocate(Tensor.DType.F32, rows, cols);
     }
 
     // Σ over rows of a_i·b_i / (|a_i| |b_i|); dots is scratch [3, n].
@@ -106,9 +114,11 @@ public final class ModuleSimilarity {
         backend.rowDot(aa, a, a);
         backend.rowDot(bb, b, b);
         double sum = 0;
-        for (int i = 0; i < n; i++) {
-            double norms = Math.sqrt((double) aa.get(i) * bb.get(i));
-            sum += norms == 0 ? 1 : ab.get(i) / norms;
+        try (Tensor host = backend.download(dots)) {
+            for (int i = 0; i < n; i++) {
+                double norms = Math.sqrt((double) host.get(n + i) * host.get(2L * n + i));
+                sum += norms == 0 ? 1 : host.get(i) / norms;
+            }
         }
         return sum;
     }

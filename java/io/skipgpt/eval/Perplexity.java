@@ -3,9 +3,11 @@ package io.skipgpt.eval;
 import io.skipgpt.model.KvCache;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.routing.Routing;
+import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Tensor;
 import io.skipgpt.tokenizer.Tokenizer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -90,28 +92,37 @@ public final class Perplexity {
         return total;
     }
 
-    /** Scores one document given as ids (BOS included). */
+    /**
+     * Scores one document given as ids (BOS included). Logits and losses stay on the model's device; only the
+     * targets go up and the per-token losses come down.
+     */
     public Result scoreIds(int[] ids) {
         double nll = 0;
         long count = 0;
         int stride = context - 1;
-        try (KvCache cache = model.newCache(Math.min(context, ids.length));
-                Tensor logits = Tensor.f32(Math.min(context, ids.length), model.config().vocabSize());
-                Tensor losses = Tensor.f32(Math.min(context, ids.length), 1);
-                Tensor targets = Tensor.i32(Math.min(context, ids.length), 1)) {
+        int rows = Math.min(context, ids.length);
+        Backend backend = model.backend();
+        try (KvCache cache = model.newCache(rows);
+                Tensor logits = backend.allocate(Tensor.DType.F32, rows, model.config().vocabSize());
+                Tensor losses = backend.allocate(Tensor.DType.F32, rows, 1);
+                Tensor targets = backend.allocate(Tensor.DType.I32, rows, 1)) {
             for (int start = 0; start < ids.length - 1; start += stride) {
                 int end = Math.min(start + context, ids.length);
                 int n = end - start;
-                int[] window = java.util.Arrays.copyOfRange(ids, start, end);
+                int[] window = Arrays.copyOfRange(ids, start, end);
                 cache.clear();
                 Tensor l = logits.rows(0, n);
                 model.forward(window, cache, l, routing);
                 // Row i predicts window[i + 1]; the last row predicts nothing inside the window.
                 Tensor t = targets.rows(0, n - 1);
-                for (int i = 0; i < n - 1; i++) t.setInt(i, window[i + 1]);
+                try (Tensor next = Tensor.ofInts(Arrays.copyOfRange(window, 1, n), n - 1, 1)) {
+                    backend.copy(t, next);
+                }
                 Tensor loss = losses.rows(0, n - 1);
-                model.backend().crossEntropy(loss, l.rows(0, n - 1), t);
-                for (int i = 0; i < n - 1; i++) nll += loss.get(i);
+                backend.crossEntropy(loss, l.rows(0, n - 1), t);
+                try (Tensor host = backend.download(loss)) {
+                    for (int i = 0; i < n - 1; i++) nll += host.get(i);
+                }
                 count += n - 1;
                 if (end == ids.length) break;
             }

@@ -66,6 +66,14 @@ public final class LlamaModel implements AutoCloseable {
         return weights;
     }
 
+    /**
+     * The weights on the backend's device, as the model's ops read them (the same object as {@link #weights()}
+     * when they live there already): for code that runs its own ops over the model's weights. Owned by the model.
+     */
+    public LlamaWeights weightsOnDevice() {
+        return deviceWeights;
+    }
+
     public Backend backend() {
         return backend;
     }

@@ -50,7 +50,8 @@ public final class Backends {
             }
             case "cuda": {
                 GpuProbe.Result gpu = probe.get();
-                if (!gpu.available()) throw new IllegalStateException("--device cuda: no usable GPU: " + gpu.message());
+                if (!gpu.available()) throw new IllegalStateException("--device cuda: no usable GPU: " + gpu.message()
+                        + " (--device cpu runs on the CPU)");
                 try {
                     return openCuda(cuda);
                 } catch (IllegalStateException e) {

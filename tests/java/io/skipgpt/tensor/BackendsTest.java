@@ -97,7 +97,8 @@ class BackendsTest {
             }
         } else {
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> Backends.open("cuda", notes));
-            assertEquals("--device cuda: no usable GPU: " + gpu.message(), e.getMessage());
+            assertEquals("--device cuda: no usable GPU: " + gpu.message() + " (--device cpu runs on the CPU)",
+                    e.getMessage());
         }
         assertEquals(List.of(), noteLines());
     }
@@ -115,7 +116,8 @@ class BackendsTest {
     void cudaWithoutGpuNamesTheReason() {
         IllegalStateException e = assertThrows(IllegalStateException.class,
                 () -> Backends.open("cuda", notes, NO_GPU, MUST_NOT_OPEN));
-        assertEquals("--device cuda: no usable GPU: no NVIDIA driver (libcuda.so.1 not found)", e.getMessage());
+        assertEquals("--device cuda: no usable GPU: no NVIDIA driver (libcuda.so.1 not found) (--device cpu runs on the CPU)",
+                e.getMessage());
     }
 
     @Test

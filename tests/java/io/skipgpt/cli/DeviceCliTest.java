@@ -1,0 +1,105 @@
+package io.skipgpt.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import io.skipgpt.tensor.EmulatedDevice;
+import io.skipgpt.testing.SharedData;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The commands that run a model, on a device backend: the emulated device stands in for the GPU (its tensors
+ * refuse host access, its ops are the CPU kernels), so each command must print exactly what it prints on the
+ * CPU, and leave nothing allocated on the device.
+ */
+class DeviceCliTest {
+    private final List<EmulatedDevice> opened = new ArrayList<>();
+
+    @AfterEach
+    void noDevice() {
+        ModelOptions.deviceForTests = null;
+    }
+
+    @Test
+    void generateEvalAndStaticSkipPrintWhatTheCpuPrints() {
+        String model = SharedData.require("models/stories260K/stories260K.gguf").toString();
+        String text = SharedData.require("text/tinystories_valid_head.txt").toString();
+        String calib = SharedData.require("text/tinystories_valid_part2.txt").toString();
+        sameOnBoth(r -> r.out(), "generate", "--model", model, "--prompt", "Once upon a time", "--max-tokens", "24");
+        sameOnBoth(r -> r.out(), "generate", "--model", model, "--max-tokens", "16", "--skip", "attn:1,mlp:3");
+        sameOnBoth(DeviceCliTest::figures, "eval", "--model", model, "--ppl", text, "--ctx", "256", "--json");
+        sameOnBoth(DeviceCliTest::figures, "eval", "--model", model, "--ppl", text, "--ctx", "256", "--json",
+                "--skip", "attn:2,mlp:4");
+        sameOnBoth(r -> r.out(), "static-skip", "--model", model, "--calib", calib, "--calib-chars", "3000",
+                "--sparsity", "0.2", "--method", "cosine", "--ctx", "256");
+    }
+
+    @Test
+    void zeroShotTasksPrintWhatTheCpuPrints() {
+        String model = SharedData.require("models/stories260K/stories260K.gguf").toString();
+        String bench = SharedData.require("bench/llm-foundry").toString();
+        sameOnBoth(DeviceCliTest::figures, "eval", "--model", model, "--tasks", "copa,arc_easy", "--limit", "8", "--ctx", "128",
+                "--bench-data", bench, "--json");
+    }
+
+    @Test
+    void benchRunsDenseAndRoutedOnTheDevice() {
+        // timings differ run to run: the command must succeed on the device and free what it allocated
+        sameOnBoth(r -> "", "bench", "--shape", "tiny", "--layers", "2", "--pp", "16", "--tg", "2", "--reps", "1",
+                "--warmup", "0", "--sparsity", "0.25", "--json");
+    }
+
+    /** Runs the command on the CPU and on the emulated device; the part of the output chosen must agree. */
+    private void sameOnBoth(Function<CliTest.Run, String> part, String... args) {
+        CliTest.Run cpu = CliTest.run(with(args, "cpu"));
+        assertEquals(0, cpu.code(), cpu.err());
+        ModelOptions.deviceForTests = () -> {
+            EmulatedDevice d = new EmulatedDevice();
+            opened.add(d);
+            return d;
+        };
+        CliTest.Run device = CliTest.run(with(args, "cuda"));
+        ModelOptions.deviceForTests = null;
+        assertEquals(0, device.code(), device.err());
+        assertEquals(part.apply(cpu), part.apply(device), String.join(" ", args));
+        assertTrue(!opened.isEmpty(), "the command opened the device");
+        for (EmulatedDevice d : opened) assertEquals(0, d.liveTensors(), "device tensors left open by " + args[0]);
+        opened.clear();
+    }
+
+    /** A JSON report without what differs between runs or backends: the device's name and timings. */
+    private static String figures(CliTest.Run run) {
+        return strip(JsonParser.parseString(run.out())).toString();
+    }
+
+    private static JsonElement strip(JsonElement e) {
+        if (e.isJsonArray()) {
+            JsonArray out = new JsonArray();
+            e.getAsJsonArray().forEach(x -> out.add(strip(x)));
+            return out;
+        }
+        if (!e.isJsonObject()) return e;
+        JsonObject out = new JsonObject();
+        for (var entry : e.getAsJsonObject().entrySet()) {
+            String k = entry.getKey();
+            if (k.equals("device") || k.contains("seconds") || k.contains("per_s") || k.endsWith("_ms")) continue;
+            out.add(k, strip(entry.getValue()));
+        }
+        return out;
+    }
+
+    private static String[] with(String[] args, String device) {
+        List<String> all = new ArrayList<>(List.of(args));
+        all.add("--device");
+        all.add(device);
+        return all.toArray(String[]::new);
+    }
+}
