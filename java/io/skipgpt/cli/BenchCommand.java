@@ -17,6 +17,7 @@ import io.skipgpt.routing.RouterFile;
 import io.skipgpt.routing.RouterGate;
 import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.Device;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -38,11 +39,14 @@ import picocli.CommandLine.Option;
                 "routing at each --sparsity (every module of every token skipped with probability T, seeded) and/or",
                 "trained --routers. Each routed figure comes with its speed-up over dense, the FLOP bound of the skip",
                 "pattern it realised (decoder layers; and the whole pass, output head included) and speed-up / bound.",
+                "--batch B decodes B sequences at once (each after a --context C token prompt), as a server does.",
                 "--record appends the figures with date, machine, load, commit and command line as one JSON line."},
         footer = {"", "Examples:",
                 "  skipgpt bench --model ../shared/data/models/stories260K/stories260K.gguf",
                 "  skipgpt bench --shape llama2-7b --layers 2 --pp 128 --tg 16 --sparsity 0.25,0.40 \\",
-                "      --record benchmarks/results.jsonl"})
+                "      --record benchmarks/results.jsonl",
+                "  skipgpt bench --shape llama3-8b --layers 4 --pp 4096 --tg 32 --batch 16 --context 512 \\",
+                "      --sparsity 0.25,0.40 --device cuda"})
 final class BenchCommand implements Callable<Integer> {
     static final class Source {
         @Option(names = {"-m", "--model"}, paramLabel = "PATH", description = "A model file or directory.")
@@ -65,6 +69,14 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--tg", defaultValue = "32", paramLabel = "N", description = "Generated tokens (default: ${DEFAULT-VALUE}).")
     int tg;
+
+    @Option(names = "--batch", defaultValue = "1", paramLabel = "B",
+            description = "Sequences decoded together in each tg step (default: ${DEFAULT-VALUE}).")
+    int batch;
+
+    @Option(names = "--context", defaultValue = "0", paramLabel = "C",
+            description = "Tokens already in each sequence's cache when tg starts (default: ${DEFAULT-VALUE}).")
+    int context;
 
     @Option(names = "--reps", defaultValue = "3", paramLabel = "N", description = "Timed repetitions (default: ${DEFAULT-VALUE}).")
     int reps;
@@ -120,8 +132,9 @@ final class BenchCommand implements Callable<Integer> {
             weights = RandomWeights.create(config, 1234);
             what = source.shape + " x" + config.nLayers() + " layers (random weights)";
         }
-        if (pp > config.contextLength() || tg > config.contextLength()) {
-            throw new IllegalArgumentException("--pp and --tg must fit the context of " + config.contextLength());
+        if (batch < 1 || context < 0) throw new IllegalArgumentException("--batch must be >= 1 and --context >= 0");
+        if (pp > config.contextLength() || context + tg > config.contextLength()) {
+            throw new IllegalArgumentException("--pp and --context + --tg must fit the context of " + config.contextLength());
         }
         // Closing the weights frees a loaded model too: LoadedModel owns nothing else native.
         try (weights; Backend backend = ModelOptions.openForModel(device);
@@ -135,8 +148,13 @@ final class BenchCommand implements Callable<Integer> {
             if (routerGate != null) variants.add(new Bench.Variant("routers " + routers.getFileName(), () -> routerGate));
             JsonObject line = record != null ? RunRecord.describe(spec.commandLine().getParseResult().originalArgs(), record) : null;
             Bench bench = new Bench(model, 42);
+            if (profile && backend.device() != Device.CPU) {
+                throw new IllegalArgumentException("--profile times each op from the host, which a device backend does"
+                        + " not wait for: use it with --device cpu");
+            }
             List<Bench.Result> results = new ArrayList<>(bench.prefill(variants, pp, warmup, reps));
-            results.addAll(bench.decode(variants, tg, warmup, reps));
+            results.addAll(batch == 1 && context == 0 ? bench.decode(variants, tg, warmup, reps)
+                    : bench.decodeBatch(variants, tg, batch, context, warmup, reps));
             Map<String, Map<String, Map<String, Double>>> profiles = profile ? profileOps(config, weights, backend, variants) : null;
             JsonObject o = new JsonObject();
             o.addProperty("model", what);
@@ -196,7 +214,8 @@ final class BenchCommand implements Callable<Integer> {
                         if (phase.startsWith("pp")) {
                             bench.prefill(List.of(v), pp, 0, passes);
                         } else {
-                            bench.decode(List.of(v), tg, 0, passes);
+                            if (batch == 1 && context == 0) bench.decode(List.of(v), tg, 0, passes);
+                            else bench.decodeBatch(List.of(v), tg, batch, context, 0, passes);
                         }
                     }
                     Map<String, Double> perRun = new LinkedHashMap<>();
@@ -242,6 +261,8 @@ final class BenchCommand implements Callable<Integer> {
         double speedup = f.median() / dense.figures().median();
         JsonObject o = new JsonObject();
         o.addProperty("test", f.label());
+        o.addProperty("batch", f.batch());
+        o.addProperty("context", f.context());
         o.addProperty("variant", r.variant().label());
         o.addProperty("tokens_per_s", f.median());
         o.addProperty("min", f.min());

@@ -16,7 +16,9 @@ import java.util.function.Supplier;
 /**
  * Prefill and decode speed, llama-bench style, dense and routed on the same weights in the same run:
  * {@code pp N} processes an N-token prompt from an empty cache in one forward pass; {@code tg N} generates N
- * tokens one pass at a time from an empty cache. Each variant runs {@code warmup} untimed and {@code reps} timed
+ * tokens one pass at a time from an empty cache; batched {@code tg N x B @ C} continues B sequences, each with a
+ * C-token context already in its cache, by N tokens each, one pass per step carrying all B sequences (what a
+ * server's decode looks like). Each variant runs {@code warmup} untimed and {@code reps} timed
  * repetitions, interleaved (repetition i of every variant, then repetition i + 1) so that a change in the
  * machine's load hits all variants alike; figures are tokens per second, median and range.
  *
@@ -33,10 +35,10 @@ public final class Bench {
      * with other work disturbs less than wall time does (NaN where the CPU time is unknown, or a repetition takes
      * under 0.1 s: too short for the 10 ms CPU clock).
      */
-    public record Figures(String phase, int tokens, double median, double min, double max, int reps, double cpuShare,
-                          double perCpuSecond) {
+    public record Figures(String phase, int tokens, int batch, int context, double median, double min, double max,
+                          int reps, double cpuShare, double perCpuSecond) {
         public String label() {
-            return phase + tokens;
+            return phase + tokens + (batch == 1 && context == 0 ? "" : " x" + batch + " @" + context);
         }
     }
 
@@ -59,7 +61,7 @@ public final class Bench {
     public List<Result> prefill(List<Variant> variants, int tokens, int warmup, int reps) {
         int[] prompt = randomTokens(tokens);
         try (KvCache cache = model.newCache(tokens); Tensor logits = Tensor.f32(1, model.config().vocabSize())) {
-            return measure("pp", tokens, variants, warmup, reps, routing -> {
+            return measure("pp", tokens, 1, 0, variants, warmup, reps, routing -> {
                 cache.clear();
                 model.forward(prompt, cache, logits, routing);
             }, tokens * (tokens + 1L) / 2, 1);
@@ -69,10 +71,42 @@ public final class Bench {
     public List<Result> decode(List<Variant> variants, int tokens, int warmup, int reps) {
         int[] ids = randomTokens(tokens);
         try (KvCache cache = model.newCache(tokens); Tensor logits = Tensor.f32(1, model.config().vocabSize())) {
-            return measure("tg", tokens, variants, warmup, reps, routing -> {
+            return measure("tg", tokens, 1, 0, variants, warmup, reps, routing -> {
                 cache.clear();
                 for (int id : ids) model.forward(new int[] {id}, cache, logits, routing);
             }, tokens * (tokens + 1L) / 2, tokens);
+        }
+    }
+
+    /**
+     * Batched decode: {@code batch} sequences, each given a random {@code context}-token prompt once (dense, in
+     * one untimed pass), then per repetition cut back to that prompt and continued by {@code steps} tokens, each
+     * step one pass over all sequences. Routing applies to the timed steps; the prompts' keys and values are the
+     * dense ones, which changes no cost.
+     */
+    public List<Result> decodeBatch(List<Variant> variants, int steps, int batch, int context, int warmup, int reps) {
+        if (batch <= 0 || context < 0) throw new IllegalArgumentException("bench: batch must be positive, context >= 0");
+        List<KvCache> caches = new ArrayList<>();
+        try (Tensor logits = Tensor.f32(batch, model.config().vocabSize())) {
+            List<LlamaModel.Chunk> prompts = new ArrayList<>();
+            for (int b = 0; b < batch; b++) {
+                caches.add(model.newCache(context + steps));
+                if (context > 0) prompts.add(new LlamaModel.Chunk(randomTokens(context), caches.get(b), 0));
+            }
+            if (context > 0) model.forward(prompts, null, Routing.DENSE);
+            int[][] ids = new int[steps][];
+            for (int s = 0; s < steps; s++) ids[s] = randomTokens(batch);
+            long contextSum = batch * (steps * (long) context + steps * (steps + 1L) / 2);
+            return measure("tg", steps, batch, context, variants, warmup, reps, routing -> {
+                for (KvCache cache : caches) cache.truncate(context);
+                for (int[] step : ids) {
+                    List<LlamaModel.Chunk> chunks = new ArrayList<>(batch);
+                    for (int b = 0; b < batch; b++) chunks.add(new LlamaModel.Chunk(new int[] {step[b]}, caches.get(b)));
+                    model.forward(chunks, logits, routing);
+                }
+            }, contextSum, batch * steps);
+        } finally {
+            caches.forEach(KvCache::close);
         }
     }
 
@@ -80,9 +114,10 @@ public final class Bench {
         void run(Routing routing);
     }
 
+    // One run processes tokens x batch rows (batch sequences of `tokens` tokens each, after `context` cached ones);
     // contextSum: keys attended over one run (Σ position + 1); headRows: rows that get logits in one run.
-    private List<Result> measure(String phase, int tokens, List<Variant> variants, int warmup, int reps, Pass pass,
-                                 long contextSum, int headRows) {
+    private List<Result> measure(String phase, int tokens, int batch, int context, List<Variant> variants, int warmup,
+                                 int reps, Pass pass, long contextSum, int headRows) {
         if (tokens <= 0 || reps <= 0 || warmup < 0) {
             throw new IllegalArgumentException("bench: tokens and repetitions must be positive, warm-up >= 0");
         }
@@ -101,22 +136,22 @@ public final class Bench {
                 long t0 = System.nanoTime();
                 pass.run(routing);
                 long ns = System.nanoTime() - t0;
-                rates[k][i] = tokens * 1e9 / ns;
+                rates[k][i] = (double) tokens * batch * 1e9 / ns;
                 // the CPU clock ticks every 10 ms: a shorter repetition has no meaningful CPU figures
                 double cpu = ns < 100_000_000L ? Double.NaN : ProcessCpu.seconds() - cpu0;
                 shares[k][i] = cpu / (ns / 1e9 * cores);
-                cpuRates[k][i] = tokens / cpu;
+                cpuRates[k][i] = (double) tokens * batch / cpu;
             }
         }
-        double layers = denseLayerFlops(model.config(), tokens, contextSum);
+        double layers = denseLayerFlops(model.config(), (long) tokens * batch, contextSum);
         double head = 2.0 * model.config().dim() * model.config().vocabSize() * headRows;
         List<Result> results = new ArrayList<>();
         for (int k = 0; k < v; k++) {
             double[] r = rates[k];
             Arrays.sort(r);
             double modelBound = (layers + head) / (layers / stats[k].flopBound() + head);
-            results.add(new Result(variants.get(k), new Figures(phase, tokens, median(r), r[0], r[reps - 1], reps,
-                    median(shares[k]), median(cpuRates[k])), stats[k], modelBound));
+            results.add(new Result(variants.get(k), new Figures(phase, tokens, batch, context, median(r), r[0],
+                    r[reps - 1], reps, median(shares[k]), median(cpuRates[k])), stats[k], modelBound));
         }
         return results;
     }

@@ -38,6 +38,14 @@ public final class KvCache implements AutoCloseable {
         length = 0;
     }
 
+    /** Forgets the positions from {@code length} on, keeping the first ones (the memory is reused). */
+    public void truncate(int length) {
+        if (length < 0 || length > this.length) {
+            throw new IllegalArgumentException("cannot truncate a KV cache of " + this.length + " positions to " + length);
+        }
+        this.length = length;
+    }
+
     Tensor keys(int layer) {
         return keys[layer];
     }

@@ -94,4 +94,23 @@ class BenchCliTest {
         assertNotEquals(0, bad.code());
         assertTrue(bad.err().contains("--sparsity"), bad.err());
     }
+
+    /** Batched decode: B sequences after a C-token prompt each, every step one pass; rates count all B rows. */
+    @Test
+    void batchedDecodeCarriesEverySequence() {
+        CliTest.Run r = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "8", "--tg", "3", "--batch", "4",
+                "--context", "6", "--reps", "1", "--warmup", "0", "--sparsity", "0.4", "--device", "cpu", "--json");
+        assertEquals(0, r.code(), r.err());
+        JsonArray rows = JsonParser.parseString(r.out()).getAsJsonObject().getAsJsonArray("results");
+        assertEquals(4, rows.size());
+        JsonObject dense = rows.get(2).getAsJsonObject(), routed = rows.get(3).getAsJsonObject();
+        assertEquals("tg3 x4 @6", dense.get("test").getAsString());
+        assertEquals(4, dense.get("batch").getAsInt());
+        assertEquals(6, routed.get("context").getAsInt());
+        assertEquals(1.0, dense.get("flop_bound").getAsDouble(), 1e-12);
+        assertTrue(routed.get("flop_bound").getAsDouble() > 1.2, "40% of modules skipped: " + routed);
+        CliTest.Run tooLong = CliTest.run("bench", "--shape", "tiny", "--tg", "8", "--context", "100000", "--device", "cpu");
+        assertNotEquals(0, tooLong.code());
+        assertTrue(tooLong.err().contains("--context"), tooLong.err());
+    }
 }

@@ -55,6 +55,8 @@ class DeviceCliTest {
         // timings differ run to run: the command must succeed on the device and free what it allocated
         sameOnBoth(r -> "", "bench", "--shape", "tiny", "--layers", "2", "--pp", "16", "--tg", "2", "--reps", "1",
                 "--warmup", "0", "--sparsity", "0.25", "--json");
+        sameOnBoth(r -> "", "bench", "--shape", "tiny", "--layers", "2", "--pp", "8", "--tg", "2", "--batch", "3",
+                "--context", "4", "--reps", "1", "--warmup", "0", "--sparsity", "0.4", "--json");
     }
 
     /** Runs the command on the CPU and on the emulated device; the part of the output chosen must agree. */
