@@ -7,8 +7,10 @@
 #   classes/       the main classes without native libraries (run.sh builds those there, for that machine)
 #   test-classes/  the test classes
 #   jni/           the JNI sources JavaCPP generated (cpu/, cuda/)
-#   lib/           javacpp and the CUDA presets (Java + linux-x86_64 JNI jars), JUnit's console launcher;
+#   lib/           javacpp and the CUDA presets (Java + linux-x86_64 JNI jars), picocli and gson (the command
+#                  line: run.sh benchmarks models with `bench --device cuda`), JUnit's console launcher;
 #                  not OpenBLAS: the GPU tests compare against the plain-Java reference backend
+#   data/          stories260K (GGUF) and the TinyStories text its golden values were taken on, from ../shared/data
 #   commit.txt     the commit the pack was built from
 # and must stay under the device machine's 64 MiB transfer limit with the sources beside it; the script says
 # how large it came out and fails above 56 MiB.
@@ -21,6 +23,9 @@ M2=${M2_REPO:-$HOME/.m2/repository}
 JAVACPP=1.5.13
 CUDA_PRESETS=13.1-9.19-$JAVACPP
 JUNIT_CONSOLE=1.14.1
+PICOCLI=4.7.7
+GSON=2.15.0
+DATA=${SKIPGPT_DATA:-../shared/data}
 
 mvn -q -o -DskipTests test-compile dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:$JUNIT_CONSOLE >/dev/null
 
@@ -39,9 +44,14 @@ for jar in org/bytedeco/javacpp/$JAVACPP/javacpp-$JAVACPP.jar \
            org/bytedeco/javacpp/$JAVACPP/javacpp-$JAVACPP-linux-x86_64.jar \
            org/bytedeco/cuda/$CUDA_PRESETS/cuda-$CUDA_PRESETS.jar \
            org/bytedeco/cuda/$CUDA_PRESETS/cuda-$CUDA_PRESETS-linux-x86_64.jar \
+           info/picocli/picocli/$PICOCLI/picocli-$PICOCLI.jar \
+           com/google/code/gson/gson/$GSON/gson-$GSON.jar \
            org/junit/platform/junit-platform-console-standalone/$JUNIT_CONSOLE/junit-platform-console-standalone-$JUNIT_CONSOLE.jar; do
     cp "$M2/$jar" "$PACK/lib/"
 done
+mkdir -p "$PACK/data/models/stories260K" "$PACK/data/text"
+cp "$DATA/models/stories260K/stories260K.gguf" "$PACK/data/models/stories260K/"
+cp "$DATA/text/tinystories_valid_head.txt" "$PACK/data/text/"
 git rev-parse HEAD >"$PACK/commit.txt"
 [[ -z $(git status --porcelain --untracked-files=no) ]] || echo "(with uncommitted changes)" >>"$PACK/commit.txt"
 

@@ -2,8 +2,10 @@
 # The one script a GPU machine runs (CUDA toolkit, CMake, no Java, no network). From the repository root:
 #   OUT=/some/dir bash tests/gpu/run.sh        (OUT defaults to ./target/gpu-out)
 # Builds the native code with CMake, runs CTest (the CUDA kernel checks among it) and the CUDA benchmark, and,
-# when a Java pack is present, the Java GPU tests and the cuBLAS matmul benchmark through CudaBackend; writes
-# everything into $OUT/gpu-results.md, plus one log per step beside it.
+# when a Java pack is present, the Java GPU tests (every op, stories260K end to end, training parity), the cuBLAS
+# matmul benchmark through CudaBackend and the dense-vs-routed model benchmark (`skipgpt bench --device cuda` on
+# LLaMA-2-7B and LLaMA-3-8B layer shapes); then the PyTorch baseline of the same shapes (torch_baseline.py).
+# Writes everything into $OUT/gpu-results.md, plus one log per step beside it.
 # The Java pack (tests/gpu/pack.sh makes it on a machine with a JDK; $SKIPGPT_GPU_PACK, default ./.gpu-pack)
 # brings a jlink runtime, the compiled classes, the JNI sources and the jars; the native libraries and the JNI
 # glue are built here against its headers, into a copy of its classes. cuBLAS comes from the Python
@@ -50,7 +52,11 @@ record() {  # record NAME RESULT
 }
 
 : >"$OUT/nvidia-smi.log" && : >"$OUT/build.log" && : >"$OUT/ctest.log" && : >"$OUT/bench.log"
-: >"$OUT/java-tests.log" && : >"$OUT/java-bench.log"
+: >"$OUT/java-tests.log" && : >"$OUT/java-bench.log" && : >"$OUT/model-bench.log" && : >"$OUT/torch.log"
+# The model benchmark: shapes, layers and phases (prefill of a 4k prompt; batched decode) — see bench --help.
+MODEL_SHAPES=${MODEL_SHAPES:-"llama2-7b llama3-8b"}
+MODEL_BENCH_ARGS=${MODEL_BENCH_ARGS:-"--layers 4 --pp 4096 --tg 32 --batch 16 --context 512 --sparsity 0.25,0.40 --reps 3 --warmup 1"}
+MODEL_PRECISIONS=${MODEL_PRECISIONS:-"bf16 tf32"}
 
 # ---------------------------------------------------------------- the machine
 have_gpu=0
@@ -165,9 +171,19 @@ if [[ $have_pack == 1 ]]; then
     export LD_LIBRARY_PATH="$LIBS:$CUDA_LIBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     java_cp="$BUILD/java-classes:$PACK/test-classes:$PACK/lib/*"
     java_opts=(-Xss4m -Dorg.bytedeco.javacpp.cachedir="$BUILD/javacpp-cache")
+    export SKIPGPT_DATA=$PACK/data
+    # Without a GPU the end-to-end classes would fall back to the emulated device, which needs OpenBLAS (not packed).
+    test_classes=(io.skipgpt.tensor.CudaBackendTest)
+    if [[ $have_gpu == 1 ]]; then
+        test_classes+=(io.skipgpt.CudaStories260KTest)
+        [[ -f $PACK/test-classes/io/skipgpt/train/CudaTrainingParityTest.class ]] &&
+            test_classes+=(io.skipgpt.train.CudaTrainingParityTest)
+    fi
+    selectors=()
+    for c in "${test_classes[@]}"; do selectors+=(--select-class "$c"); done
     run_step "java tests" java-tests.log timeout 300 "$PACK/jre/bin/java" "${java_opts[@]}" -cp "$java_cp" \
         org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=tree --disable-ansi-colors \
-        --select-class io.skipgpt.tensor.CudaBackendTest
+        "${selectors[@]}"
     java_rc=$step_rc
     # the launcher's summary box: "[ 24 tests successful ]" and so on
     count() { grep -oE "\[ +[0-9]+ tests $1" "$OUT/java-tests.log" | grep -oE '[0-9]+' | tail -1; }
@@ -189,6 +205,20 @@ if [[ $have_pack == 1 ]]; then
         run_step "java bench" java-bench.log timeout 200 "$PACK/jre/bin/java" "${java_opts[@]}" -cp "$java_cp" \
             io.skipgpt.tensor.CudaMatmulBench
         record "java bench" "$([[ $step_rc == 0 ]] && echo ok || echo "FAILED (exit $step_rc)")"
+        model_failed=0
+        for precision in $MODEL_PRECISIONS; do
+            for shape in $MODEL_SHAPES; do
+                echo "### $shape, $precision: skipgpt bench --shape $shape $MODEL_BENCH_ARGS --precision $precision --device cuda" \
+                    >>"$OUT/model-bench.log"
+                # shellcheck disable=SC2086 # the argument list is meant to split
+                run_step "model bench $shape $precision" model-bench.log timeout 240 "$PACK/jre/bin/java" "${java_opts[@]}" \
+                    -cp "$BUILD/java-classes:$PACK/lib/*" io.skipgpt.cli.Main bench --shape "$shape" $MODEL_BENCH_ARGS \
+                    --precision "$precision" --device cuda
+                [[ $step_rc == 0 ]] || model_failed=$step_rc
+                echo >>"$OUT/model-bench.log"
+            done
+        done
+        record "model bench" "$([[ $model_failed == 0 ]] && echo ok || echo "FAILED (exit $model_failed)")"
     else
         step_time=0
         echo "skipped: no device" >>"$OUT/java-bench.log"
@@ -198,6 +228,16 @@ else
     step_time=0
     echo "no Java pack at ${SKIPGPT_GPU_PACK:-.gpu-pack} (make one with tests/gpu/pack.sh)" | tee -a "$OUT/java-tests.log"
     record "java tests" "skipped: no Java pack"
+fi
+
+# ---------------------------------------------------------------- PyTorch baseline
+# The same shapes as the model benchmark, bf16, through PyTorch (transformers' LlamaForCausalLM when installed).
+run_step "torch baseline" torch.log timeout 200 python3 tests/gpu/torch_baseline.py --layers 4 --prefill 4096 \
+    --batch 16 --context 512 --steps 32 --json "$OUT/torch.jsonl"
+if [[ $step_rc == 0 ]] && grep -q '^skipped' "$OUT/torch.log"; then
+    record "torch baseline" "skipped: $(grep -m1 '^skipped' "$OUT/torch.log")"
+else
+    record "torch baseline" "$([[ $step_rc == 0 ]] && echo ok || echo "FAILED (exit $step_rc)")"
 fi
 
 # ---------------------------------------------------------------- results
@@ -246,13 +286,21 @@ test_output() {
     echo "$java_summary"
     echo
     echo '```'
-    grep -E '^(OK cuda|CUDA backend on)' "$OUT/java-tests.log"
+    grep -E '^(OK cuda|CUDA backend on|PARITY )' "$OUT/java-tests.log"
     grep -E '(✘|\[X\]|FAILED|Exception|Error:)' "$OUT/java-tests.log" | head -40
     echo '```'
     echo
     echo "## cuBLAS matmul through CudaBackend (CudaMatmulBench)"
     echo
     cat "$OUT/java-bench.log"
+    echo
+    echo "## Dense vs routed on LLaMA layer shapes (skipgpt bench --device cuda, random weights)"
+    echo
+    cat "$OUT/model-bench.log"
+    echo
+    echo "## PyTorch baseline (tests/gpu/torch_baseline.py)"
+    echo
+    cat "$OUT/torch.log"
 } >"$RESULTS"
 
 echo
