@@ -39,7 +39,7 @@ class GatedLlamaTest {
                 routers.bias().set(4L * l + Routers.ATTN_EXECUTE, 100f);
                 routers.bias().set(4L * l + Routers.MLP_EXECUTE, 100f);
             }
-            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers);
+            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, null);
             int[] ids = java.util.Arrays.copyOf(INPUTS, INPUTS.length + 1);
             ids[INPUTS.length] = TARGETS[TARGETS.length - 1];
             double dense = new Perplexity(model, null, 64).scoreIds(ids).nll();
@@ -57,14 +57,14 @@ class GatedLlamaTest {
                 Routers routers = Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 5);
                 Tensor dW = Tensor.f32(CONFIG.nLayers() * 4, CONFIG.dim());
                 Tensor dB = Tensor.f32(CONFIG.nLayers() * 4, 1)) {
-            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers);
+            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, null);
             int n = INPUTS.length;
             double decisions = 2.0 * CONFIG.nLayers() * n;
             try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, new Rng(9), tau)) {
                 double r = hard.gateSum() / decisions;
                 assertTrue(r > 0.1 && r < 0.9, "want a mix of gates, r = " + r);
                 float gateGrad = (float) (alpha * Math.signum(r - (1 - target)) / decisions);
-                gated.backward(hard, (float) (1.0 / n), gateGrad, dW, dB);
+                gated.backward(hard, (float) (1.0 / n), gateGrad, dW, dB, null);
                 // Central differences of the surrogate loss in every router parameter.
                 double maxErr = 0, maxGrad = 0;
                 for (Tensor[] pair : new Tensor[][] {{routers.weight(), dW}, {routers.bias(), dB}}) {
