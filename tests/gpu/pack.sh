@@ -7,8 +7,8 @@
 #   classes/       the main classes without native libraries (run.sh builds those there, for that machine)
 #   test-classes/  the test classes
 #   jni/           the JNI sources JavaCPP generated (cpu/, cuda/)
-#   lib/           javacpp and the CUDA presets (Java + linux-x86_64 JNI jars), JUnit's console launcher;
-#                  not OpenBLAS: the GPU tests compare against the plain-Java reference backend
+#   lib/           javacpp and the CUDA presets (Java + linux-x86_64 JNI jars), Gson (training logs and checkpoints),
+#                  JUnit's console launcher; not OpenBLAS: the GPU tests compare against the plain-Java reference backend
 #   commit.txt     the commit the pack was built from
 # and must stay under the device machine's 64 MiB transfer limit with the sources beside it; the script says
 # how large it came out and fails above 56 MiB.
@@ -21,6 +21,7 @@ M2=${M2_REPO:-$HOME/.m2/repository}
 JAVACPP=1.5.13
 CUDA_PRESETS=13.1-9.19-$JAVACPP
 JUNIT_CONSOLE=1.14.1
+GSON=2.15.0
 
 mvn -q -o -DskipTests test-compile dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:$JUNIT_CONSOLE >/dev/null
 
@@ -39,6 +40,7 @@ for jar in org/bytedeco/javacpp/$JAVACPP/javacpp-$JAVACPP.jar \
            org/bytedeco/javacpp/$JAVACPP/javacpp-$JAVACPP-linux-x86_64.jar \
            org/bytedeco/cuda/$CUDA_PRESETS/cuda-$CUDA_PRESETS.jar \
            org/bytedeco/cuda/$CUDA_PRESETS/cuda-$CUDA_PRESETS-linux-x86_64.jar \
+           com/google/code/gson/gson/$GSON/gson-$GSON.jar \
            org/junit/platform/junit-platform-console-standalone/$JUNIT_CONSOLE/junit-platform-console-standalone-$JUNIT_CONSOLE.jar; do
     cp "$M2/$jar" "$PACK/lib/"
 done

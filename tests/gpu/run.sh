@@ -167,7 +167,7 @@ if [[ $have_pack == 1 ]]; then
     java_opts=(-Xss4m -Dorg.bytedeco.javacpp.cachedir="$BUILD/javacpp-cache")
     run_step "java tests" java-tests.log timeout 300 "$PACK/jre/bin/java" "${java_opts[@]}" -cp "$java_cp" \
         org.junit.platform.console.ConsoleLauncher execute --disable-banner --details=tree --disable-ansi-colors \
-        --select-class io.skipgpt.tensor.CudaBackendTest
+        --select-class io.skipgpt.tensor.CudaBackendTest --select-class io.skipgpt.train.CudaTrainingParityTest
     java_rc=$step_rc
     # the launcher's summary box: "[ 24 tests successful ]" and so on
     count() { grep -oE "\[ +[0-9]+ tests $1" "$OUT/java-tests.log" | grep -oE '[0-9]+' | tail -1; }
@@ -241,12 +241,12 @@ test_output() {
     echo
     cat "$OUT/bench.log"
     echo
-    echo "## Java GPU tests (CudaBackendTest against the reference backend)"
+    echo "## Java GPU tests (CudaBackendTest, CudaTrainingParityTest: against the reference backend)"
     echo
     echo "$java_summary"
     echo
     echo '```'
-    grep -E '^(OK cuda|CUDA backend on)' "$OUT/java-tests.log"
+    grep -E '^(OK cuda|CUDA backend on|PARITY )' "$OUT/java-tests.log"
     grep -E '(✘|\[X\]|FAILED|Exception|Error:)' "$OUT/java-tests.log" | head -40
     echo '```'
     echo
