@@ -47,15 +47,11 @@ final class GatedLlama {
     private final Tensor routerWeight;
     private final LoraAdapter lora;
 
-    /** On a host backend, which reads the routers' weight where it is. */
-    GatedLlama(LlamaConfig config, LlamaWeights weights, Backend backend, Routers routers, LoraAdapter lora) {
-        this(config, weights, backend, routers, routers == null ? null : routers.weight(), lora);
-    }
-
     /**
      * @param weights the frozen base model, on the backend's device
      * @param routers null: every gate open (a dense model); else read on the host, for their biases
-     * @param routerWeight {@code routers.weight()} [layers·4, d] on the backend's device (null without routers)
+     * @param routerWeight {@code routers.weight()} [layers·4, d] on the backend's device (itself on a host backend;
+     *     null without routers)
      * @param lora null: stage 1 (no adapter, routers train); else the adapter on the backend's device
      */
     GatedLlama(LlamaConfig config, LlamaWeights weights, Backend backend, Routers routers, Tensor routerWeight,
