@@ -17,25 +17,47 @@ import java.util.SplittableRandom;
  * as an {@link Adapter} the model adds the term after each base projection (fused kernel, the [n, r] intermediate
  * never stored); {@link #mergeInto} folds it into the weights instead. B rows of q and k follow the model's
  * internal adjacent-pair RoPE order, like the weights they add to.
+ *
+ * <p>All matrices are views of one allocation, so an adapter moves between the host and a device in one copy
+ * ({@link #uploadTo}, {@link #copyFrom}). The factories make host adapters; {@link #uploadTo} makes device ones.
  */
 public final class LoraAdapter implements Adapter, AutoCloseable {
     private final LoraConfig config;
     private final LlamaConfig model;
+    private final Tensor storage; // [size(model, config), 1]: every A and B, on one device
     private final Map<Projection, Tensor[]> a = new EnumMap<>(Projection.class); // per target: [layer] -> [r, in]
     private final Map<Projection, Tensor[]> b = new EnumMap<>(Projection.class); // per target: [layer] -> [out, r]
 
-    private LoraAdapter(LlamaConfig model, LoraConfig config) {
+    /** An adapter over {@code storage}, which it owns: per target, per layer, A then B, back to back. */
+    private LoraAdapter(LlamaConfig model, LoraConfig config, Tensor storage) {
         this.model = model;
         this.config = config;
+        this.storage = storage;
+        int r = config.rank(), offset = 0;
         for (Projection p : config.targets()) {
             Tensor[] as = new Tensor[model.nLayers()], bs = new Tensor[model.nLayers()];
             for (int l = 0; l < model.nLayers(); l++) {
-                as[l] = Tensor.f32(config.rank(), p.inDim(model));
-                bs[l] = Tensor.f32(p.outDim(model), config.rank());
+                as[l] = storage.rows(offset, r * p.inDim(model)).reshape(r, p.inDim(model));
+                offset += r * p.inDim(model);
+                bs[l] = storage.rows(offset, p.outDim(model) * r).reshape(p.outDim(model), r);
+                offset += p.outDim(model) * r;
             }
             a.put(p, as);
             b.put(p, bs);
         }
+    }
+
+    private LoraAdapter(LlamaConfig model, LoraConfig config) {
+        this(model, config, Tensor.f32(size(model, config), 1));
+    }
+
+    // Floats of all matrices together; one tensor holds them, so their count must fit its int shape.
+    private static int size(LlamaConfig model, LoraConfig config) {
+        long n = 0;
+        for (Projection p : config.targets()) n += (long) config.rank() * (p.inDim(model) + p.outDim(model));
+        n *= model.nLayers();
+        if (n > Integer.MAX_VALUE) throw new IllegalArgumentException("a LoRA adapter of " + n + " floats is too large");
+        return (int) n;
     }
 
     /** All matrices zero: an adapter's gradient, or one to read into. */
@@ -94,6 +116,25 @@ public final class LoraAdapter implements Adapter, AutoCloseable {
         return out;
     }
 
+    /**
+     * A copy of this adapter on a backend's device, owned by the caller (close it): one upload. On a host backend it
+     * is still a copy, so the caller owns and closes either the same way.
+     */
+    public LoraAdapter uploadTo(Backend backend) {
+        return new LoraAdapter(model, config, backend.upload(storage));
+    }
+
+    /**
+     * Sets every matrix to src's (an adapter of the same shape), in one copy through {@code backend}: host to device,
+     * device to host, or on one device.
+     */
+    public void copyFrom(LoraAdapter src, Backend backend) {
+        if (!src.config.equals(config) || !src.model.equals(model)) {
+            throw new IllegalArgumentException("copyFrom: adapters of different shapes");
+        }
+        backend.copy(storage, src.storage);
+    }
+
     /** out += scale·(x·Aᵀ)·Bᵀ for the targets; nothing for the other projections. */
     @Override
     public void addTo(Tensor out, Tensor x, int layer, Projection p, Backend backend) {
@@ -130,7 +171,6 @@ public final class LoraAdapter implements Adapter, AutoCloseable {
 
     @Override
     public void close() {
-        for (Tensor[] ts : a.values()) for (Tensor t : ts) t.close();
-        for (Tensor[] ts : b.values()) for (Tensor t : ts) t.close();
+        storage.close();
     }
 }

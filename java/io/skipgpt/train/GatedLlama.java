@@ -8,11 +8,12 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.RopeStyle;
 import io.skipgpt.tensor.Tensor;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.IntStream;
 
 /**
  * The frozen LLaMA with SkipGPT gates as training runs it: masked-dense (every module computed for every token,
@@ -31,34 +32,44 @@ import java.util.Map;
  * (Autograd through the frozen routers' straight-through path would let the adapter buy quality by moving the
  * residual stream toward "execute": on stories260K at 25% that drifted the realised sparsity to 18%.) Without
  * noise the gates are deterministic ({@code z_exec > z_skip}); without routers every gate is 1.
+ *
+ * <p>Every tensor an op reads or writes lives on the backend's device; the per-row gate logic (Gumbel noise, the
+ * straight-through gradient, the router bias and its gradient) and the dropout masks run on the host, whose
+ * generators draw them, so a run on a device draws what a CPU run draws. Per sequence that is one upload of its
+ * ids, positions and targets, one download of its losses, and per layer a small round trip each way (see
+ * {@link #sampleGates}, {@link #routerBackward}) plus one upload per dropout mask.
  */
 final class GatedLlama {
     private final LlamaConfig c;
     private final LlamaWeights w;
     private final Backend backend;
     private final Routers routers;
+    private final Tensor routerWeight;
     private final LoraAdapter lora;
 
-    /** Stage 1: routers, no adapter. */
-    GatedLlama(LlamaConfig config, LlamaWeights weights, Backend backend, Routers routers) {
-        this(config, weights, backend, routers, null);
-    }
-
-    /** @param routers null: every gate open (a dense model); @param lora null: stage 1 (no adapter, routers train) */
-    GatedLlama(LlamaConfig config, LlamaWeights weights, Backend backend, Routers routers, LoraAdapter lora) {
+    /**
+     * @param weights the frozen base model, on the backend's device
+     * @param routers null: every gate open (a dense model); else read on the host, for their biases
+     * @param routerWeight {@code routers.weight()} [layers·4, d] on the backend's device (itself on a host backend;
+     *     null without routers)
+     * @param lora null: stage 1 (no adapter, routers train); else the adapter on the backend's device
+     */
+    GatedLlama(LlamaConfig config, LlamaWeights weights, Backend backend, Routers routers, Tensor routerWeight,
+               LoraAdapter lora) {
         this.c = config;
         this.w = weights;
         this.backend = backend;
         this.routers = routers;
+        this.routerWeight = routerWeight;
         this.lora = lora;
     }
 
-    /** Activations of one layer, kept for the backward pass. Shapes for n rows. */
+    /** Activations of one layer, kept for the backward pass. Shapes for n rows; tensors on the backend's device. */
     private static final class LayerTape {
         Tensor x; // [n, d] layer input
-        Tensor z; // [n, 4] router logits (before noise)
-        Tensor y; // [n, 2] soft execute probabilities, attention and MLP (straight-through path)
-        Tensor gAtt, gMlp; // [n, 1] hard gates, 0 or 1
+        float[] g; // [2n] on the host: hard gates (0 or 1), attention's at [0, n), the MLP's at [n, 2n)
+        float[] y; // [2n] on the host, laid out as g: soft execute probabilities (straight-through path)
+        Tensor gates; // [2, n] g on the device: row 0 scales the attention output, row 1 the MLP's
         Tensor xbA; // [n, d] norm_att(x)
         Tensor q, k, v; // [n, qd], [n, kvd], [n, kvd] after RoPE (k, v form this sequence's whole cache)
         Tensor att; // [n, qd] attention output before O
@@ -72,7 +83,7 @@ final class GatedLlama {
         final Map<Projection, Tensor[]> dropped = new EnumMap<>(Projection.class);
 
         void close() {
-            List.of(x, z, y, gAtt, gMlp, xbA, q, k, v, att, o, h, xbM, gate, up, act, m).forEach(Tensor::close);
+            for (Tensor t : new Tensor[] {x, gates, xbA, q, k, v, att, o, h, xbM, gate, up, act, m}) if (t != null) t.close();
             for (Tensor[] pair : dropped.values()) for (Tensor t : pair) t.close();
         }
     }
@@ -80,44 +91,45 @@ final class GatedLlama {
     /** One sequence's forward pass: inputs, targets, every layer's activations, logits and per-token losses. */
     final class Tape implements AutoCloseable {
         final int n;
-        final Tensor pos; // [n, 1]
-        final Tensor targets; // [n, 1]
+        final Tensor pos; // [n, 1] on the device
+        final Tensor targets; // [n, 1] on the device
         final List<LayerTape> layers = new ArrayList<>();
-        Tensor xOut; // [n, d] final residual
-        Tensor logits; // [n, vocab]
-        Tensor losses; // [n, 1]
+        Tensor xOut; // [n, d] final residual, on the device
+        Tensor logits; // [n, vocab] on the device
+        float[] losses; // [n] per-token cross-entropy, on the host
         final double tau;
         final boolean straightThrough; // stage 1, gates sampled: the backward goes through their soft probabilities
 
-        Tape(int n, double tau, boolean straightThrough) {
-            this.n = n;
+        Tape(int[] targets, double tau, boolean straightThrough) {
+            this.n = targets.length;
             this.tau = tau;
             this.straightThrough = straightThrough;
-            this.pos = Tensor.i32(n, 1);
-            this.targets = Tensor.i32(n, 1);
+            this.pos = uploadInts(IntStream.range(0, n).toArray(), n, 1);
+            this.targets = uploadInts(targets, n, 1);
         }
 
         /** Sum of the hard gates over this sequence's tokens, layers and both module kinds. */
         double gateSum() {
             double s = 0;
             for (LayerTape l : layers) {
-                for (int i = 0; i < n; i++) s += l.gAtt.get(i) + l.gMlp.get(i);
+                for (int i = 0; i < n; i++) s += l.g[i] + l.g[n + i];
             }
             return s;
         }
 
         double nllSum() {
             double s = 0;
-            for (int i = 0; i < n; i++) s += losses.get(i);
+            for (float loss : losses) s += loss;
             return s;
         }
 
         /** Execute rates of layer l over this sequence: {attention, MLP} counts. */
         long[] keptCounts(int l) {
             long a = 0, b = 0;
+            float[] g = layers.get(l).g;
             for (int i = 0; i < n; i++) {
-                a += (long) layers.get(l).gAtt.get(i);
-                b += (long) layers.get(l).gMlp.get(i);
+                a += (long) g[i];
+                b += (long) g[n + i];
             }
             return new long[] {a, b};
         }
@@ -129,7 +141,6 @@ final class GatedLlama {
             for (LayerTape l : layers) l.close();
             if (xOut != null) xOut.close();
             if (logits != null) logits.close();
-            if (losses != null) losses.close();
         }
     }
 
@@ -160,61 +171,55 @@ final class GatedLlama {
         int n = inputs.length;
         if (targets.length != n) throw new IllegalArgumentException("inputs and targets differ in length");
         int d = c.dim(), qd = c.nHeads() * c.headDim(), kvd = c.kvDim(), hid = c.hiddenDim();
-        Tape t = new Tape(n, tau, routers != null && noise != null && lora == null);
-        try (Tensor ids = Tensor.ofInts(inputs, n, 1)) {
-            for (int i = 0; i < n; i++) {
-                t.pos.setInt(i, i);
-                t.targets.setInt(i, targets[i]);
-            }
-            Tensor x = Tensor.f32(n, d);
+        Tape t = new Tape(targets, tau, routers != null && noise != null && lora == null);
+        try (Tensor ids = uploadInts(inputs, n, 1)) {
+            Tensor x = f32(n, d);
             backend.embedding(x, w.tokenEmbedding(), ids);
             for (int l = 0; l < c.nLayers(); l++) {
                 LlamaWeights.Layer lw = w.layers().get(l);
                 LayerTape lt = new LayerTape();
                 t.layers.add(lt);
                 lt.x = x;
-                lt.z = Tensor.f32(n, 4);
-                lt.y = Tensor.f32(n, 2);
-                lt.gAtt = Tensor.f32(n, 1);
-                lt.gMlp = Tensor.f32(n, 1);
                 sampleGates(l, lt, noise, tau, hardGatesOf == null ? null : hardGatesOf.layers.get(l), t.straightThrough);
                 // Attention, computed for every row, then gated.
-                lt.xbA = Tensor.f32(n, d);
+                lt.xbA = f32(n, d);
                 backend.rmsnorm(lt.xbA, x, lw.attnNorm(), c.normEps());
-                lt.q = Tensor.f32(n, qd);
-                lt.k = Tensor.f32(n, kvd);
-                lt.v = Tensor.f32(n, kvd);
+                lt.q = f32(n, qd);
+                lt.k = f32(n, kvd);
+                lt.v = f32(n, kvd);
                 project(lt, l, Projection.Q, lt.q, lt.xbA, dropout);
                 project(lt, l, Projection.K, lt.k, lt.xbA, dropout);
                 project(lt, l, Projection.V, lt.v, lt.xbA, dropout);
                 backend.rope(lt.q, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
                 backend.rope(lt.k, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
-                lt.att = Tensor.f32(n, qd);
+                lt.att = f32(n, qd);
                 backend.attention(lt.att, lt.q, lt.k, lt.v, t.pos, c.nHeads(), c.nKvHeads(), c.headDim());
-                lt.o = Tensor.f32(n, d);
+                lt.o = f32(n, d);
                 project(lt, l, Projection.O, lt.o, lt.att, dropout);
-                lt.h = gatedResidual(x, lt.o, lt.gAtt);
+                lt.h = gatedResidual(x, lt.o, lt.gates.rows(0, 1));
                 // MLP, likewise.
-                lt.xbM = Tensor.f32(n, d);
+                lt.xbM = f32(n, d);
                 backend.rmsnorm(lt.xbM, lt.h, lw.ffnNorm(), c.normEps());
-                lt.gate = Tensor.f32(n, hid);
-                lt.up = Tensor.f32(n, hid);
+                lt.gate = f32(n, hid);
+                lt.up = f32(n, hid);
                 project(lt, l, Projection.GATE, lt.gate, lt.xbM, dropout);
                 project(lt, l, Projection.UP, lt.up, lt.xbM, dropout);
-                lt.act = Tensor.f32(n, hid);
+                lt.act = f32(n, hid);
                 backend.swiglu(lt.act, lt.gate, lt.up);
-                lt.m = Tensor.f32(n, d);
+                lt.m = f32(n, d);
                 project(lt, l, Projection.DOWN, lt.m, lt.act, dropout);
-                x = gatedResidual(lt.h, lt.m, lt.gMlp);
+                x = gatedResidual(lt.h, lt.m, lt.gates.rows(1, 1));
             }
             t.xOut = x;
-            try (Tensor xf = Tensor.f32(n, d)) {
+            try (Tensor xf = f32(n, d)) {
                 backend.rmsnorm(xf, x, w.outputNorm(), c.normEps());
-                t.logits = Tensor.f32(n, c.vocabSize());
+                t.logits = f32(n, c.vocabSize());
                 backend.matmul(t.logits, xf, w.output());
             }
-            t.losses = Tensor.f32(n, 1);
-            backend.crossEntropy(t.losses, t.logits, t.targets);
+            try (Tensor losses = f32(n, 1)) {
+                backend.crossEntropy(losses, t.logits, t.targets);
+                t.losses = download(losses);
+            }
             return t;
         } catch (RuntimeException e) {
             t.close();
@@ -223,79 +228,78 @@ final class GatedLlama {
     }
 
     // out = in·Wᵀ for projection p of layer l, plus the adapter's term on dropout(in) when it adapts p (the mask and
-    // the dropped input go on the tape).
+    // the dropped input go on the tape). The mask is drawn on the host, the same on every backend, and uploaded: one
+    // copy of [n, in] floats per adapted projection and layer, the price of reproducible dropout.
     private void project(LayerTape lt, int l, Projection p, Tensor out, Tensor in, Rng dropout) {
         backend.matmul(out, in, p.of(w.layers().get(l)));
         if (lora == null || !lora.adapts(p)) return;
         Tensor adapterIn = in;
         double rate = lora.config().dropout();
         if (dropout != null && rate > 0) {
-            Tensor mask = Tensor.f32(in.rows(), in.cols()), dropped = Tensor.f32(in.rows(), in.cols());
-            lt.dropped.put(p, new Tensor[] {mask, dropped});
-            FloatBuffer mv = mask.floats(), dv = dropped.floats(), iv = in.floats();
+            float[] keepMask = new float[in.rows() * in.cols()];
             float keep = (float) (1 / (1 - rate));
-            for (int i = 0; i < mv.limit(); i++) {
-                float f = dropout.nextDouble() < rate ? 0f : keep;
-                mv.put(i, f);
-                dv.put(i, iv.get(i) * f);
-            }
+            for (int i = 0; i < keepMask.length; i++) keepMask[i] = dropout.nextDouble() < rate ? 0f : keep;
+            Tensor mask = upload(keepMask, in.rows(), in.cols()), dropped = f32(in.rows(), in.cols());
+            lt.dropped.put(p, new Tensor[] {mask, dropped});
+            backend.copy(dropped, in);
+            multiply(dropped, mask);
             adapterIn = dropped;
         }
         backend.loraForward(out, adapterIn, lora.a(l, p), lora.b(l, p), lora.config().scale());
     }
 
     // z = x·Wᵣᵀ + b; hard Gumbel sample per module (deterministic without noise); y keeps
-    // sigmoid((a_exec − a_skip)/tau) for the backward. Without routers every gate is 1.
+    // sigmoid((a_exec − a_skip)/tau) for the backward. Without routers every gate is 1. The logits [n, 4] come to the
+    // host and the gates [2, n] go back: a round trip of 6n floats per layer, small next to the layer's GEMMs, so that
+    // the host's generator draws the noise and every backend samples the same gates.
     private void sampleGates(int l, LayerTape lt, Rng noise, double tau, LayerTape hard, boolean straightThrough) {
         int n = lt.x.rows();
+        lt.g = new float[2 * n];
+        lt.y = new float[2 * n];
         if (routers == null) {
-            lt.gAtt.fill(1f);
-            lt.gMlp.fill(1f);
-            return;
-        }
-        backend.matmul(lt.z, lt.x, routers.layerWeight(l));
-        for (int i = 0; i < n; i++) {
-            for (int mod = 0; mod < 2; mod++) {
-                int exec = 2 * mod, skip = 2 * mod + 1;
-                float z0 = lt.z.get(4L * i + exec) + routers.bias(l, exec);
-                float z1 = lt.z.get(4L * i + skip) + routers.bias(l, skip);
-                lt.z.set(4L * i + exec, z0);
-                lt.z.set(4L * i + skip, z1);
-                double a = noise == null ? z0 - z1 : (z0 + noise.gumbel()) - (z1 + noise.gumbel());
-                double y = 1.0 / (1.0 + Math.exp(-a / tau));
-                lt.y.set(2L * i + mod, (float) y);
-                double g = a > 0 ? 1 : 0;
-                if (hard != null) {
-                    g = (mod == 0 ? hard.gAtt : hard.gMlp).get(i) + (straightThrough ? y - hard.y.get(2L * i + mod) : 0);
+            Arrays.fill(lt.g, 1f);
+        } else {
+            float[] z;
+            try (Tensor logits = f32(n, 4)) {
+                backend.matmul(logits, lt.x, routerWeight.rows(4 * l, 4));
+                z = download(logits);
+            }
+            for (int i = 0; i < n; i++) {
+                for (int mod = 0; mod < 2; mod++) {
+                    int exec = 2 * mod, skip = 2 * mod + 1, at = mod * n + i;
+                    float z0 = z[4 * i + exec] + routers.bias(l, exec);
+                    float z1 = z[4 * i + skip] + routers.bias(l, skip);
+                    double a = noise == null ? z0 - z1 : (z0 + noise.gumbel()) - (z1 + noise.gumbel());
+                    double y = 1.0 / (1.0 + Math.exp(-a / tau));
+                    double g = a > 0 ? 1 : 0;
+                    if (hard != null) g = hard.g[at] + (straightThrough ? y - hard.y[at] : 0);
+                    lt.y[at] = (float) y;
+                    lt.g[at] = (float) g;
                 }
-                (mod == 0 ? lt.gAtt : lt.gMlp).set(i, (float) g);
             }
         }
+        lt.gates = upload(lt.g, 2, n);
     }
 
-    // out = x + g·f, a new tensor (x stays on the tape).
+    // out = x + g·f, a new tensor (x stays on the tape); g [n] is one row of the layer's gates.
     private Tensor gatedResidual(Tensor x, Tensor f, Tensor g) {
-        Tensor out = Tensor.f32(x.rows(), x.cols());
-        try (Tensor gf = Tensor.f32(f.rows(), f.cols())) {
-            gf.copyFrom(f);
+        Tensor out = f32(x.rows(), x.cols());
+        try (Tensor gf = f32(f.rows(), f.cols())) {
+            backend.copy(gf, f);
             backend.scaleRows(gf, g);
-            out.copyFrom(x);
+            backend.copy(out, x);
             backend.add(out, gf);
         }
         return out;
-    }
-
-    /** Stage 1's backward pass: router gradients only; see {@link #backward(Tape, float, float, Tensor, Tensor, LoraAdapter)}. */
-    void backward(Tape t, float ceScale, float gateGrad, Tensor dWeight, Tensor dBias) {
-        backward(t, ceScale, gateGrad, dWeight, dBias, null);
     }
 
     /**
      * Backward pass of one sequence. Cross-entropy enters with weight {@code ceScale} per token (1/N for the mean
      * over the batch's N predicted tokens); every sampled gate additionally receives {@code gateGrad} (the
      * sparsity penalty's straight-through gradient, the same for every gate). Stage 1: router gradients are added
-     * into {@code dWeight} [layers·4, d] and {@code dBias} [layers·4, 1]. Stage 2: the adapter's into the
-     * same-shaped matrices of {@code dLora}; the routers get none (pass null).
+     * into {@code dWeight} [layers·4, d] (on the backend's device) and {@code dBias} [layers·4, 1] (on the host).
+     * Stage 2: the adapter's into the same-shaped matrices of {@code dLora} (on the device); the routers get none
+     * (pass null).
      */
     void backward(Tape t, float ceScale, float gateGrad, Tensor dWeight, Tensor dBias, LoraAdapter dLora) {
         if ((lora != null) != (dLora != null)) throw new IllegalArgumentException("adapter gradients go with an adapter");
@@ -303,15 +307,13 @@ final class GatedLlama {
             throw new IllegalArgumentException("stage 1 with sampled gates needs router gradients to add into");
         }
         int n = t.n, d = c.dim(), qd = c.nHeads() * c.headDim(), kvd = c.kvDim(), hid = c.hiddenDim();
-        try (Tensor dLogits = Tensor.f32(n, c.vocabSize()); Tensor dxf = Tensor.f32(n, d);
-                Tensor dx = Tensor.f32(n, d); Tensor dh = Tensor.f32(n, d); Tensor tmp = Tensor.f32(n, d);
-                Tensor dq = Tensor.f32(n, qd); Tensor dk = Tensor.f32(n, kvd); Tensor dv = Tensor.f32(n, kvd);
-                Tensor dAtt = Tensor.f32(n, qd); Tensor dAct = Tensor.f32(n, hid); Tensor dGate = Tensor.f32(n, hid);
-                Tensor dUp = Tensor.f32(n, hid); Tensor dgAtt = Tensor.f32(n, 1); Tensor dgMlp = Tensor.f32(n, 1);
-                Tensor dz = Tensor.f32(n, 4)) {
+        try (Tensor dLogits = f32(n, c.vocabSize()); Tensor dxf = f32(n, d); Tensor dx = f32(n, d);
+                Tensor dh = f32(n, d); Tensor tmp = f32(n, d); Tensor dq = f32(n, qd); Tensor dAtt = f32(n, qd);
+                Tensor dAct = f32(n, hid); Tensor dGate = f32(n, hid); Tensor dUp = f32(n, hid);
+                Tensor dg = f32(2, n)) { // dL/dg laid out as the gates
             // Head: logits = norm(x_L)·Eᵀ.
             backend.crossEntropyBackward(dLogits, t.logits, t.targets, null, ceScale);
-            try (Tensor xf = Tensor.f32(n, d)) {
+            try (Tensor xf = f32(n, d)) {
                 backend.rmsnorm(xf, t.xOut, w.outputNorm(), c.normEps());
                 backend.matmulBackward(dxf, null, dLogits, xf, w.output(), false);
             }
@@ -320,50 +322,60 @@ final class GatedLlama {
                 LlamaWeights.Layer lw = w.layers().get(l);
                 LayerTape lt = t.layers.get(l);
                 // MLP: out = h + g_mlp·m. dx holds dL/dout.
-                if (t.straightThrough) backend.rowDot(dgMlp, dx, lt.m);
-                tmp.copyFrom(dx);
-                backend.scaleRows(tmp, lt.gMlp);
+                if (t.straightThrough) backend.rowDot(dg.rows(1, 1), dx, lt.m);
+                backend.copy(tmp, dx);
+                backend.scaleRows(tmp, lt.gates.rows(1, 1));
                 projectBackward(lt, l, Projection.DOWN, dAct, tmp, lt.act, false, dLora);
                 backend.swigluBackward(dGate, dUp, dAct, lt.gate, lt.up);
-                try (Tensor dxbM = Tensor.f32(n, d)) {
+                try (Tensor dxbM = f32(n, d)) {
                     projectBackward(lt, l, Projection.GATE, dxbM, dGate, lt.xbM, false, dLora);
                     projectBackward(lt, l, Projection.UP, dxbM, dUp, lt.xbM, true, dLora);
                     backend.rmsnormBackward(dh, null, dxbM, lt.h, lw.ffnNorm(), c.normEps());
                 }
                 backend.add(dh, dx);
                 // Attention: h = x + g_att·o. dh holds dL/dh.
-                if (t.straightThrough) backend.rowDot(dgAtt, dh, lt.o);
-                tmp.copyFrom(dh);
-                backend.scaleRows(tmp, lt.gAtt);
+                if (t.straightThrough) backend.rowDot(dg.rows(0, 1), dh, lt.o);
+                backend.copy(tmp, dh);
+                backend.scaleRows(tmp, lt.gates.rows(0, 1));
                 projectBackward(lt, l, Projection.O, dAtt, tmp, lt.att, false, dLora);
-                dk.fill(0f);
-                dv.fill(0f);
-                backend.attentionBackward(dq, dk, dv, dAtt, lt.q, lt.k, lt.v, t.pos, c.nHeads(), c.nKvHeads(), c.headDim());
-                backend.ropeBackward(dq, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
-                backend.ropeBackward(dk, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
-                try (Tensor dxbA = Tensor.f32(n, d)) {
+                // dk and dv start at zero: attentionBackward adds into them.
+                try (Tensor dk = f32(n, kvd); Tensor dv = f32(n, kvd); Tensor dxbA = f32(n, d)) {
+                    backend.attentionBackward(dq, dk, dv, dAtt, lt.q, lt.k, lt.v, t.pos, c.nHeads(), c.nKvHeads(),
+                            c.headDim());
+                    backend.ropeBackward(dq, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
+                    backend.ropeBackward(dk, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
                     projectBackward(lt, l, Projection.Q, dxbA, dq, lt.xbA, false, dLora);
                     projectBackward(lt, l, Projection.K, dxbA, dk, lt.xbA, true, dLora);
                     projectBackward(lt, l, Projection.V, dxbA, dv, lt.xbA, true, dLora);
                     backend.rmsnormBackward(dx, null, dxbA, lt.x, lw.attnNorm(), c.normEps());
                 }
                 backend.add(dx, dh);
-                if (!t.straightThrough) continue;
-                // Routers: straight-through from the hard gates into z, then into Wᵣ, b and x.
-                for (int i = 0; i < n; i++) {
-                    for (int mod = 0; mod < 2; mod++) {
-                        double dg = (mod == 0 ? dgAtt : dgMlp).get(i) + gateGrad;
-                        double y = lt.y.get(2L * i + mod);
-                        float g = (float) (dg * y * (1 - y) / t.tau);
-                        dz.set(4L * i + 2 * mod, g);
-                        dz.set(4L * i + 2 * mod + 1, -g);
-                    }
-                }
-                backend.matmulBackward(dx, dWeight.rows(4 * l, 4), dz, lt.x, routers.layerWeight(l), true);
-                for (int i = 0; i < n; i++) {
-                    for (int ch = 0; ch < 4; ch++) dBias.set(4L * l + ch, dBias.get(4L * l + ch) + dz.get(4L * i + ch));
-                }
+                if (t.straightThrough) routerBackward(l, lt, t.tau, dg, gateGrad, dx, dWeight, dBias);
             }
+        }
+    }
+
+    // Routers: straight-through from the hard gates into z, then into Wᵣ, b and x (dx += dz·Wᵣ). dL/dg [2, n] comes to
+    // the host and dz [n, 4] goes back, the forward's round trip in reverse; the bias gradient is summed on the host.
+    private void routerBackward(int l, LayerTape lt, double tau, Tensor dg, float gateGrad, Tensor dx, Tensor dWeight,
+                                Tensor dBias) {
+        int n = lt.x.rows();
+        float[] dgHost = download(dg);
+        float[] dz = new float[4 * n];
+        for (int i = 0; i < n; i++) {
+            for (int mod = 0; mod < 2; mod++) {
+                double dgi = dgHost[mod * n + i] + gateGrad;
+                double y = lt.y[mod * n + i];
+                float g = (float) (dgi * y * (1 - y) / tau);
+                dz[4 * i + 2 * mod] = g;
+                dz[4 * i + 2 * mod + 1] = -g;
+            }
+        }
+        try (Tensor dzOnDevice = upload(dz, n, 4)) {
+            backend.matmulBackward(dx, dWeight.rows(4 * l, 4), dzOnDevice, lt.x, routerWeight.rows(4 * l, 4), true);
+        }
+        for (int i = 0; i < n; i++) {
+            for (int ch = 0; ch < 4; ch++) dBias.set(4L * l + ch, dBias.get(4L * l + ch) + dz[4 * i + ch]);
         }
     }
 
@@ -380,11 +392,40 @@ final class GatedLlama {
             backend.loraBackward(dIn, dA, dB, dOut, in, a, b, scale);
             return;
         }
-        try (Tensor dDropped = Tensor.f32(in.rows(), in.cols())) {
+        try (Tensor dDropped = f32(in.rows(), in.cols())) { // zero: loraBackward adds into it
             backend.loraBackward(dDropped, dA, dB, dOut, dropped[1], a, b, scale);
-            FloatBuffer g = dDropped.floats(), mask = dropped[0].floats();
-            for (int i = 0; i < g.limit(); i++) g.put(i, g.get(i) * mask.get(i));
+            multiply(dDropped, dropped[0]);
             backend.add(dIn, dDropped);
+        }
+    }
+
+    // x *= y element by element: scaleRows over one-element rows, as the op set has no elementwise product.
+    private void multiply(Tensor x, Tensor y) {
+        backend.scaleRows(x.reshape((int) x.size(), 1), y.reshape((int) y.size(), 1));
+    }
+
+    // A zero-filled tensor on the backend's device.
+    private Tensor f32(int... shape) {
+        return backend.allocate(Tensor.DType.F32, shape);
+    }
+
+    // Host values on the backend's device: one copy.
+    private Tensor upload(float[] values, int... shape) {
+        try (Tensor host = Tensor.of(values, shape)) {
+            return backend.upload(host);
+        }
+    }
+
+    private Tensor uploadInts(int[] values, int... shape) {
+        try (Tensor host = Tensor.ofInts(values, shape)) {
+            return backend.upload(host);
+        }
+    }
+
+    // A device tensor's values on the host: one copy.
+    private float[] download(Tensor t) {
+        try (Tensor host = backend.download(t)) {
+            return host.toFloatArray();
         }
     }
 }

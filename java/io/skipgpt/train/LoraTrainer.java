@@ -22,6 +22,9 @@ import java.util.Map;
  * Without routers it trains the same adapter on the dense model (the baseline with the same LoRA budget). The
  * adapter is written as a PEFT directory into the output directory, beside the JSONL log and the checkpoints;
  * the loop, its atomic checkpoints and exact resume are {@link TrainingLoop}'s.
+ *
+ * <p>On a device backend the passes run there, on copies of the base weights, the router weight and the adapter;
+ * the adapter's master copy stays on the host, where AdamW updates it, and moves in one copy per step each way.
  */
 public final class LoraTrainer {
     /** How the gates decide while the adapter trains. */
@@ -106,31 +109,57 @@ public final class LoraTrainer {
         TrainingLoop.Settings settings = new TrainingLoop.Settings(options.steps(), options.batch(), options.accum(),
                 schedule, options.weightDecay(), options.clip(), options.evalEvery(), options.checkpointEvery());
         try (LoraAdapter lora = LoraAdapter.initialise(config, options.lora(), options.seed());
-                LoraAdapter grads = LoraAdapter.zeros(config, options.lora())) {
-            return new TrainingLoop(config, data, settings, out, progress).run(new Stage(lora, grads), resume, stopAfter);
+                LoraAdapter grads = LoraAdapter.zeros(config, options.lora());
+                OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
+                OnBackend<Tensor> routerWeight = routers == null ? null : OnBackend.of(routers.weight(), backend);
+                OnBackend<LoraAdapter> loraOn = OnBackend.of(lora, backend);
+                OnBackend<LoraAdapter> gradsOn = OnBackend.of(grads, backend)) {
+            GatedLlama gated = new GatedLlama(config, base.get(), backend, routers,
+                    routerWeight == null ? null : routerWeight.get(), loraOn.get());
+            Stage stage = new Stage(lora, grads, base.get(), loraOn, gradsOn, gated);
+            return new TrainingLoop(config, data, settings, out, progress).run(stage, resume, stopAfter);
         }
     }
 
     /** Stage 2: the adapter trains against CE alone; routers frozen, gates sampled at tau = 1 or deterministic. */
     private final class Stage implements TrainingLoop.Stage {
         private final LoraAdapter lora;
-        private final LoraAdapter grads;
+        private final LlamaWeights base;
+        private final OnBackend<LoraAdapter> loraOn, gradsOn;
         private final List<AdamW.Param> params = new ArrayList<>();
         private final GatedLlama gated;
         private Rng noise = Rng.derived(options.seed(), 1);
         private Rng dropout = Rng.derived(options.seed(), 2);
 
-        Stage(LoraAdapter lora, LoraAdapter grads) {
+        /**
+         * lora, grads: AdamW's parameters and gradients, on the host; loraOn, gradsOn: the same where the passes use
+         * them; base: the weights where the backend's ops read them.
+         */
+        Stage(LoraAdapter lora, LoraAdapter grads, LlamaWeights base, OnBackend<LoraAdapter> loraOn,
+              OnBackend<LoraAdapter> gradsOn, GatedLlama gated) {
             this.lora = lora;
-            this.grads = grads;
+            this.base = base;
+            this.loraOn = loraOn;
+            this.gradsOn = gradsOn;
+            this.gated = gated;
             Map<String, Tensor> g = grads.tensors();
             lora.tensors().forEach((name, value) -> params.add(AdamW.Param.of(name, value, g.get(name))));
-            this.gated = new GatedLlama(config, weights, backend, routers, lora);
         }
 
         @Override
         public List<AdamW.Param> params() {
             return params;
+        }
+
+        @Override
+        public void toBackend() {
+            loraOn.upload();
+            gradsOn.upload();
+        }
+
+        @Override
+        public void gradsToHost() {
+            gradsOn.download();
         }
 
         @Override
@@ -160,7 +189,7 @@ public final class LoraTrainer {
                     f.addKept(tapes[s], config.nLayers());
                 }
                 f.add(nll / tokens, 0, gates / (2.0 * config.nLayers() * tokens), tokens);
-                for (GatedLlama.Tape tape : tapes) gated.backward(tape, (float) (1.0 / tokens), 0f, null, null, grads);
+                for (GatedLlama.Tape tape : tapes) gated.backward(tape, (float) (1.0 / tokens), 0f, null, null, gradsOn.get());
             } finally {
                 for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
             }
@@ -168,7 +197,7 @@ public final class LoraTrainer {
 
         @Override
         public HeldOut evaluate() {
-            return HeldOut.evaluate(config, weights, backend, data, routers, lora);
+            return HeldOut.evaluate(config, base, backend, data, routers, loraOn.get());
         }
 
         @Override

@@ -20,6 +20,9 @@ import java.util.Map;
  * a straight-through gradient, tau annealed linearly 5 → 1 over the run; AdamW with clipping. The loop, its
  * atomic checkpoints (routers, optimizer moments, step, data position, noise generator) and exact resume are
  * {@link TrainingLoop}'s.
+ *
+ * <p>On a device backend the passes run there, on a copy of the base weights made once per run and a copy of the
+ * router weight; the routers' master copy stays on the host, where AdamW updates it and the gates are sampled.
  */
 public final class RouterTrainer {
     /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
@@ -102,19 +105,32 @@ public final class RouterTrainer {
                 schedule, options.weightDecay(), options.clip(), options.evalEvery(), options.checkpointEvery());
         try (Routers routers = Routers.initialise(config.nLayers(), config.dim(), options.seed());
                 Tensor dWeight = Tensor.f32(config.nLayers() * 4, config.dim());
-                Tensor dBias = Tensor.f32(config.nLayers() * 4, 1)) {
-            Stage stage = new Stage(routers, dWeight, dBias);
+                Tensor dBias = Tensor.f32(config.nLayers() * 4, 1);
+                OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
+                OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
+                OnBackend<Tensor> weightGrad = OnBackend.of(dWeight, backend)) {
+            Stage stage = new Stage(routers, dWeight, dBias, base.get(), weight, weightGrad);
             return new TrainingLoop(config, data, settings, out, progress).run(stage, resume, stopAfter);
         }
     }
 
-    /** Held-out perplexity and realised sparsity with deterministic routing, the way inference runs. */
+    /**
+     * Held-out perplexity and realised sparsity with deterministic routing, the way inference runs. On a device
+     * backend each call copies the base weights there (a run copies them once).
+     */
     public HeldOut evaluate(Routers routers) {
         return evaluateOn(routers, data.heldOut());
     }
 
     HeldOut evaluateOn(Routers routers, TokenDataset.Batch examples) {
-        return HeldOut.evaluate(config, weights, backend, examples, routers, Adapter.NONE);
+        try (OnBackend<LlamaWeights> base = OnBackend.of(weights, backend)) {
+            return evaluate(base.get(), routers, examples);
+        }
+    }
+
+    // With the base weights where the backend's ops read them.
+    private HeldOut evaluate(LlamaWeights base, Routers routers, TokenDataset.Batch examples) {
+        return HeldOut.evaluate(config, base, backend, examples, routers, Adapter.NONE);
     }
 
     /**
@@ -125,17 +141,23 @@ public final class RouterTrainer {
      * sparsity grows with delta). Held-out data is not looked at. Returns delta.
      */
     public double calibrate(Routers routers, int sequences) {
+        try (OnBackend<LlamaWeights> base = OnBackend.of(weights, backend)) {
+            return calibrate(base.get(), routers, sequences);
+        }
+    }
+
+    private double calibrate(LlamaWeights base, Routers routers, int sequences) {
         TokenDataset.Batch calib = data.trainHead(sequences);
         double lo = -30, hi = 30;
-        float[] base = routers.bias().toFloatArray();
+        float[] bias = routers.bias().toFloatArray();
         for (int it = 0; it < 30; it++) {
             double mid = (lo + hi) / 2;
-            shiftExecute(routers, base, mid);
-            if (evaluateOn(routers, calib).moduleSparsity() < options.sparsity()) lo = mid;
+            shiftExecute(routers, bias, mid);
+            if (evaluate(base, routers, calib).moduleSparsity() < options.sparsity()) lo = mid;
             else hi = mid;
         }
         double delta = (lo + hi) / 2;
-        shiftExecute(routers, base, delta);
+        shiftExecute(routers, bias, delta);
         return delta;
     }
 
@@ -147,27 +169,48 @@ public final class RouterTrainer {
         }
     }
 
-    /** Stage 1: the routers train against CE and the sparsity penalty, tau annealed 5 -> 1. */
+    /**
+     * Stage 1: the routers train against CE and the sparsity penalty, tau annealed 5 -> 1. The passes read the
+     * router weight and add into its gradient where the backend's ops run; the bias and its gradient stay on the
+     * host, where the gate math uses them.
+     */
     private final class Stage implements TrainingLoop.Stage {
         private final Routers routers;
-        private final Tensor dWeight, dBias;
+        private final Tensor dBias;
+        private final LlamaWeights base;
+        private final OnBackend<Tensor> weight, weightGrad;
         private final List<AdamW.Param> params;
         private final GatedLlama gated;
         private final LinearAnneal tau = LinearAnneal.gumbelTau(options.steps());
         private Rng noise = Rng.derived(options.seed(), 1);
 
-        Stage(Routers routers, Tensor dWeight, Tensor dBias) {
+        /** dWeight, dBias: AdamW's gradients, on the host; base: the weights where the backend's ops read them. */
+        Stage(Routers routers, Tensor dWeight, Tensor dBias, LlamaWeights base, OnBackend<Tensor> weight,
+              OnBackend<Tensor> weightGrad) {
             this.routers = routers;
-            this.dWeight = dWeight;
             this.dBias = dBias;
+            this.base = base;
+            this.weight = weight;
+            this.weightGrad = weightGrad;
             this.params = List.of(new AdamW.Param("router.weight", routers.weight(), dWeight, true),
                     new AdamW.Param("router.bias", routers.bias(), dBias, false));
-            this.gated = new GatedLlama(config, weights, backend, routers);
+            this.gated = new GatedLlama(config, base, backend, routers, weight.get(), null);
         }
 
         @Override
         public List<AdamW.Param> params() {
             return params;
+        }
+
+        @Override
+        public void toBackend() {
+            weight.upload();
+            weightGrad.upload();
+        }
+
+        @Override
+        public void gradsToHost() {
+            weightGrad.download();
         }
 
         @Override
@@ -203,7 +246,9 @@ public final class RouterTrainer {
                 f.add(nll / tokens, options.alpha() * Math.abs(gap), r, tokens);
                 // d(alpha·|c − r|)/dg = alpha·sign(r − c)/decisions for every gate (straight-through).
                 float gateGrad = (float) (options.alpha() * Math.signum(-gap) / decisions);
-                for (GatedLlama.Tape tape : tapes) gated.backward(tape, (float) (1.0 / tokens), gateGrad, dWeight, dBias);
+                for (GatedLlama.Tape tape : tapes) {
+                    gated.backward(tape, (float) (1.0 / tokens), gateGrad, weightGrad.get(), dBias, null);
+                }
             } finally {
                 for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
             }
@@ -211,7 +256,7 @@ public final class RouterTrainer {
 
         @Override
         public HeldOut evaluate() {
-            return RouterTrainer.this.evaluate(routers);
+            return RouterTrainer.this.evaluate(base, routers, data.heldOut());
         }
 
         @Override
@@ -224,7 +269,7 @@ public final class RouterTrainer {
             if (options.calibrate()) {
                 RouterFile.write(rawRoutersFile(out), routers);
                 HeldOut before = evaluate();
-                double delta = calibrate(routers, CALIBRATION_SEQUENCES);
+                double delta = calibrate(base, routers, CALIBRATION_SEQUENCES);
                 progress.printf("calibrated the execute threshold by %.4f on %d training sequences: held-out sparsity "
                         + "%.4f -> %.4f%n", delta, CALIBRATION_SEQUENCES, before.moduleSparsity(),
                         evaluate().moduleSparsity());

@@ -14,18 +14,31 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * The optimisation loop both SkipGPT stages share. Per step: zero the gradients, run {@code accum} micro-batches
- * (the stage's forward and backward), average, clip, AdamW with the scheduled learning rate; one JSONL line and
+ * The optimisation loop both SkipGPT stages share. Per step: run {@code accum} micro-batches (the stage's forward
+ * and backward), average, clip, AdamW with the scheduled learning rate, zero the gradients; one JSONL line and
  * one progress line; a held-out evaluation every {@code evalEvery} steps; every {@code checkpointEvery} steps (and
  * at the end) the whole state — trainable tensors, optimizer moments, step, data position, random generators —
  * saved atomically, so a resumed run continues to exactly the result of an uninterrupted one. At the end the stage
  * writes its result and the final held-out figures are returned.
+ *
+ * <p>AdamW, clipping and checkpoints work on the host tensors of {@link Stage#params}. A stage whose passes run on
+ * a device keeps copies there; the loop has it sync them once per step ({@link Stage#toBackend},
+ * {@link Stage#gradsToHost}).
  */
 final class TrainingLoop {
     /** What one stage trains, and how. */
     interface Stage {
-        /** The trainable tensors with their gradients; names are checkpoint names. */
+        /** The trainable tensors with their gradients, on the host; names are checkpoint names. */
         List<AdamW.Param> params();
+
+        /**
+         * Before the first step and after each optimizer step, with params() as AdamW left them and their gradients
+         * zero: copy both to where the passes use them (nothing to do where the passes use params() themselves).
+         */
+        void toBackend();
+
+        /** After a step's micro-batches: copy the gradients they added up into params()' gradients (or nothing). */
+        void gradsToHost();
 
         /** The states of the stage's random generators, in a fixed order (they go into checkpoints). */
         long[] rngStates();
@@ -101,19 +114,23 @@ final class TrainingLoop {
             } else if (resume) {
                 progress.printf("--resume: no checkpoint in %s, starting fresh%n", checkpoints(out));
             }
+            adam.zeroGrad();
+            stage.toBackend();
             try (JsonlLog log = start > 0 ? JsonlLog.resume(out.resolve("train.jsonl"), start + 1)
                     : JsonlLog.create(out.resolve("train.jsonl"))) {
                 for (long step = start; step < settings.steps(); step++) {
                     long t0 = System.nanoTime();
                     double lr = settings.schedule().lr(step);
-                    adam.zeroGrad();
                     StepFigures f = new StepFigures(config.nLayers());
                     for (int micro = 0; micro < settings.accum(); micro++) {
                         stage.microBatch(data.nextBatch(settings.batch()), step, f);
                     }
+                    stage.gradsToHost();
                     if (settings.accum() > 1) for (AdamW.Param p : stage.params()) scale(p.grad(), 1.0 / settings.accum());
                     double norm = adam.clipGradNorm(settings.clip());
                     adam.step(lr);
+                    adam.zeroGrad();
+                    stage.toBackend();
                     double ms = (System.nanoTime() - t0) / 1e6;
                     JsonObject line = f.toJson(step + 1, lr, norm, ms);
                     log.append(line);

@@ -1,6 +1,8 @@
 package io.skipgpt.lora;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.skipgpt.model.KvCache;
@@ -14,6 +16,7 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
+import io.skipgpt.tensor.EmulatedDevice;
 import io.skipgpt.tensor.Tensor;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -51,6 +54,18 @@ class LoraAdapterTest {
                 assertTrue(largest <= bound && largest > 0.9 * bound, p + ": max |A| " + largest + ", bound " + bound);
                 for (float v : b.toFloatArray()) assertEquals(0f, v);
             }
+        }
+    }
+
+    @Test
+    void anAdapterGoesToADeviceAndBackInOneCopyEach() {
+        try (LoraAdapter lora = random(CONFIG, LoraConfig.DEFAULT, 5); EmulatedDevice dev = new EmulatedDevice();
+                LoraAdapter onDevice = lora.uploadTo(dev); LoraAdapter back = LoraAdapter.zeros(CONFIG, LoraConfig.DEFAULT)) {
+            assertThrows(IllegalStateException.class, () -> onDevice.b(2, Projection.GATE).get(0));
+            back.copyFrom(onDevice, dev);
+            assertEquals(1, dev.uploads());
+            assertEquals(1, dev.downloads());
+            lora.tensors().forEach((name, t) -> assertArrayEquals(t.toFloatArray(), back.tensors().get(name).toFloatArray(), name));
         }
     }
 

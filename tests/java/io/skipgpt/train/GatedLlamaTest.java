@@ -39,7 +39,7 @@ class GatedLlamaTest {
                 routers.bias().set(4L * l + Routers.ATTN_EXECUTE, 100f);
                 routers.bias().set(4L * l + Routers.MLP_EXECUTE, 100f);
             }
-            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers);
+            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, routers.weight(), null);
             int[] ids = java.util.Arrays.copyOf(INPUTS, INPUTS.length + 1);
             ids[INPUTS.length] = TARGETS[TARGETS.length - 1];
             double dense = new Perplexity(model, null, 64).scoreIds(ids).nll();
@@ -57,14 +57,14 @@ class GatedLlamaTest {
                 Routers routers = Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 5);
                 Tensor dW = Tensor.f32(CONFIG.nLayers() * 4, CONFIG.dim());
                 Tensor dB = Tensor.f32(CONFIG.nLayers() * 4, 1)) {
-            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers);
+            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, routers.weight(), null);
             int n = INPUTS.length;
             double decisions = 2.0 * CONFIG.nLayers() * n;
             try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, new Rng(9), tau)) {
                 double r = hard.gateSum() / decisions;
                 assertTrue(r > 0.1 && r < 0.9, "want a mix of gates, r = " + r);
                 float gateGrad = (float) (alpha * Math.signum(r - (1 - target)) / decisions);
-                gated.backward(hard, (float) (1.0 / n), gateGrad, dW, dB);
+                gated.backward(hard, (float) (1.0 / n), gateGrad, dW, dB, null);
                 // Central differences of the surrogate loss in every router parameter.
                 double maxErr = 0, maxGrad = 0;
                 for (Tensor[] pair : new Tensor[][] {{routers.weight(), dW}, {routers.bias(), dB}}) {
@@ -120,7 +120,7 @@ class GatedLlamaTest {
             ids[INPUTS.length] = TARGETS[TARGETS.length - 1];
             double adapted = new Perplexity(model, null, 64).scoreIds(ids).nll();
             assertTrue(Math.abs(adapted - new Perplexity(base, null, 64).scoreIds(ids).nll()) > 1e-2, "the adapter should matter");
-            try (GatedLlama.Tape t = new GatedLlama(CONFIG, w, b, null, lora).forward(INPUTS, TARGETS, null, 1, null, null)) {
+            try (GatedLlama.Tape t = new GatedLlama(CONFIG, w, b, null, null, lora).forward(INPUTS, TARGETS, null, 1, null, null)) {
                 assertEquals(2.0 * CONFIG.nLayers() * INPUTS.length, t.gateSum());
                 assertEquals(adapted, t.nllSum(), 1e-4);
             }
@@ -143,7 +143,7 @@ class GatedLlamaTest {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 4); Backend b = new CpuBackend();
                 Routers routers = routed ? Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 5) : null;
                 LoraAdapter lora = randomAdapter(c, 6); LoraAdapter grads = LoraAdapter.zeros(CONFIG, c)) {
-            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, lora);
+            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, routed ? routers.weight() : null, lora);
             int n = INPUTS.length;
             try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, routed ? new Rng(9) : null, 1.0, new Rng(11), null)) {
                 double r = hard.gateSum() / (2.0 * CONFIG.nLayers() * n);

@@ -1,0 +1,107 @@
+package io.skipgpt.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.skipgpt.model.LlamaConfig;
+import io.skipgpt.model.LlamaWeights;
+import io.skipgpt.model.RandomWeights;
+import io.skipgpt.routing.Routers;
+import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.CpuBackend;
+import io.skipgpt.tensor.EmulatedDevice;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Both trainers on a device backend without a GPU: {@link EmulatedDevice} keeps "device" tensors in host memory, runs
+ * the CPU kernels on them and refuses every host access, so a pass that reads a device tensor from Java fails here.
+ * Twenty steps of each stage give the CPU run's losses and parameters (the same kernels: bit for bit), a run resumes
+ * from its checkpoint on the device, every device tensor is freed, and the host-device copies stay a few per layer
+ * and sequence (a copy per element or per row would show at once).
+ */
+class DeviceTrainingTest {
+    static final LlamaConfig CONFIG = RouterTrainerTest.CONFIG;
+    static final int STEPS = 20, BATCH = 3, ACCUM = 2;
+
+    // One step more than the runs take, so that none reaches the final evaluation (see TrainingRuns).
+    static RouterTrainer.Options routerOptions() {
+        return new RouterTrainer.Options(0.5, STEPS + 1, BATCH, ACCUM, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 0, 10, false);
+    }
+
+    static LoraTrainer.Options loraOptions() {
+        return new LoraTrainer.Options(LoraTrainerTest.LORA, LoraTrainer.Gates.SAMPLE, STEPS + 1, BATCH, ACCUM, 1e-2,
+                "cosine", 1, 0.0, 1.0, 7, 0, 10);
+    }
+
+    @Test
+    void routerTuningOnTheDeviceIsTheCpuRun(@TempDir Path dir) throws Exception {
+        try (LlamaWeights w = RandomWeights.create(CONFIG, 1); Backend cpu = new CpuBackend();
+                EmulatedDevice dev = new EmulatedDevice()) {
+            TrainingRuns.Run host = TrainingRuns.routers(CONFIG, w, cpu, RouterTrainerTest.data(dir), routerOptions(),
+                    dir.resolve("cpu"), STEPS, false);
+            TrainingRuns.Run device = TrainingRuns.routers(CONFIG, w, dev, RouterTrainerTest.data(dir), routerOptions(),
+                    dir.resolve("device"), STEPS, false);
+            assertSameRun(host, device);
+            // Down: per sequence its losses, and per layer the router logits (forward) and dL/dg (backward); per step
+            // the router weight's gradient. Up: per sequence its ids, positions and targets, and per layer the gates
+            // and dz; per step the router weight and its zeroed gradient.
+            int layers = CONFIG.nLayers(), sequences = STEPS * BATCH * ACCUM;
+            assertCopies(dev, sequences * (2L * layers + 1) + STEPS,
+                    sequences * (3L + 2 * layers) + 2L * (STEPS + 2) + tensorsOf(w));
+            assertEquals(0, dev.liveTensors(), "device tensors left open");
+
+            Path split = dir.resolve("split");
+            TrainingRuns.routers(CONFIG, w, dev, RouterTrainerTest.data(dir), routerOptions(), split, STEPS / 2, false);
+            assertSameRun(device, TrainingRuns.routers(CONFIG, w, dev, RouterTrainerTest.data(dir), routerOptions(), split,
+                    STEPS, true));
+        }
+    }
+
+    @Test
+    void loraTrainingOnTheDeviceIsTheCpuRun(@TempDir Path dir) throws Exception {
+        try (LlamaWeights w = RandomWeights.create(CONFIG, 1); Backend cpu = new CpuBackend();
+                EmulatedDevice dev = new EmulatedDevice();
+                Routers routers = Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 4)) {
+            TrainingRuns.Run host = TrainingRuns.lora(CONFIG, w, cpu, RouterTrainerTest.data(dir), routers, loraOptions(),
+                    dir.resolve("cpu"), STEPS, false);
+            TrainingRuns.Run device = TrainingRuns.lora(CONFIG, w, dev, RouterTrainerTest.data(dir), routers,
+                    loraOptions(), dir.resolve("device"), STEPS, false);
+            assertSameRun(host, device);
+            // Down: per sequence its losses and per layer the router logits; per step the adapter's gradients. Up: per
+            // layer the gates and each target's dropout mask; per step the adapter and its zeroed gradients.
+            int layers = CONFIG.nLayers(), targets = LoraTrainerTest.LORA.targets().size();
+            int sequences = STEPS * BATCH * ACCUM;
+            assertCopies(dev, sequences * (layers + 1L) + STEPS,
+                    sequences * (3L + layers * (1L + targets)) + 2L * (STEPS + 1) + tensorsOf(w) + 3);
+            assertEquals(0, dev.liveTensors(), "device tensors left open");
+
+            Path split = dir.resolve("split");
+            TrainingRuns.lora(CONFIG, w, dev, RouterTrainerTest.data(dir), routers, loraOptions(), split, STEPS / 2, false);
+            assertSameRun(device, TrainingRuns.lora(CONFIG, w, dev, RouterTrainerTest.data(dir), routers, loraOptions(),
+                    split, STEPS, true));
+        }
+    }
+
+    private static void assertSameRun(TrainingRuns.Run expected, TrainingRuns.Run actual) {
+        assertEquals(STEPS, actual.losses().length);
+        assertArrayEquals(expected.losses(), actual.losses());
+        assertEquals(expected.tensors().keySet(), actual.tensors().keySet());
+        expected.tensors().forEach((name, t) -> assertArrayEquals(t, actual.tensors().get(name), name));
+    }
+
+    // At most the copies the design makes; the uploads' bounds count the setup too (the weights once; the router
+    // weight, the adapter and their gradients at construction and at the first step).
+    private static void assertCopies(EmulatedDevice dev, long downloads, long uploads) {
+        System.out.printf("emulated device: %d downloads (bound %d), %d uploads (bound %d)%n", dev.downloads(), downloads,
+                dev.uploads(), uploads);
+        assertTrue(dev.downloads() <= downloads, dev.downloads() + " downloads, expected at most " + downloads);
+        assertTrue(dev.uploads() <= uploads, dev.uploads() + " uploads, expected at most " + uploads);
+    }
+
+    private static long tensorsOf(LlamaWeights w) {
+        return 9L * w.layers().size() + (w.tied() ? 2 : 3);
+    }
+}
