@@ -83,7 +83,8 @@ final class EvalCommand implements Callable<Integer> {
             if (!Files.isRegularFile(f)) throw new java.nio.file.NoSuchFileException(f.toString());
         }
         if (tasks != null || compare != null) return new EvalComparison(this).run();
-        try (LoadedModel m = options.load(); Backend backend = options.backend(); LoraAdapter lora = loraOptions.open(m.config());
+        try (LoadedModel m = options.load(); Backend backend = options.backend();
+                LoraAdapter lora = loraOptions.open(m.config(), backend);
                 LlamaModel model = ModelOptions.model(m, backend, lora)) {
             int context = ctx != null ? ctx : m.config().contextLength();
             RoutingStats stats = new RoutingStats(m.config());

@@ -58,7 +58,8 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Sampler sampler = new Sampler(temperature, topP, seed != null ? seed : System.nanoTime());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (LoadedModel m = options.load(); Backend backend = options.backend(); LoraAdapter lora = loraOptions.open(m.config());
+        try (LoadedModel m = options.load(); Backend backend = options.backend();
+                LoraAdapter lora = loraOptions.open(m.config(), backend);
                 LlamaModel model = ModelOptions.model(m, backend, lora)) {
             if (echo) out.print(prompt);
             RoutingStats stats = new RoutingStats(m.config());

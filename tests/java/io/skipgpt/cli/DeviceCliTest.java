@@ -1,5 +1,6 @@
 package io.skipgpt.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -7,13 +8,25 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.skipgpt.io.LoadedModel;
+import io.skipgpt.io.ModelLoader;
+import io.skipgpt.lora.LoraAdapter;
+import io.skipgpt.lora.LoraConfig;
+import io.skipgpt.lora.PeftDirectory;
+import io.skipgpt.model.Projection;
 import io.skipgpt.tensor.EmulatedDevice;
+import io.skipgpt.tensor.Tensor;
 import io.skipgpt.testing.SharedData;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The commands that run a model, on a device backend: the emulated device stands in for the GPU (its tensors
@@ -50,6 +63,47 @@ class DeviceCliTest {
                 "--bench-data", bench, "--json");
     }
 
+    /** An adapter with non-zero B (a fresh one adds nothing), applied unmerged on the device. */
+    @Test
+    void generateWithALoraAdapter(@TempDir Path dir) throws Exception {
+        Path gguf = SharedData.require("models/stories260K/stories260K.gguf");
+        Path adapter = dir.resolve("adapter");
+        try (LoadedModel m = ModelLoader.load(gguf, null);
+             LoraAdapter lora = LoraAdapter.initialise(m.config(), LoraConfig.DEFAULT, 5)) {
+            SplittableRandom random = new SplittableRandom(9);
+            for (Projection p : LoraConfig.DEFAULT.targets()) {
+                for (int l = 0; l < m.config().nLayers(); l++) {
+                    Tensor b = lora.b(l, p);
+                    for (long i = 0; i < b.size(); i++) b.set(i, (float) (random.nextDouble() - 0.5) * 0.2f);
+                }
+            }
+            PeftDirectory.write(adapter, lora, gguf.toString());
+        }
+        sameOnBoth(r -> r.out(), "generate", "--model", gguf.toString(), "--lora", adapter.toString(),
+                "--max-tokens", "24");
+    }
+
+    /** Stage 1 on the device writes the same routers, byte for byte, as on the CPU. */
+    @Test
+    void trainRoutersWritesWhatTheCpuWrites(@TempDir Path dir) throws Exception {
+        String model = SharedData.require("models/stories260K/stories260K.gguf").toString();
+        String text = SharedData.require("text/tinystories_valid_head.txt").toString();
+        List<byte[]> routers = new ArrayList<>();
+        sameOnBoth(r -> {
+            Path out = dir.resolve("run" + routers.size());
+            try {
+                routers.add(Files.readAllBytes(out.resolve("routers.safetensors")));
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return "";
+        }, () -> new String[] {"train-routers", "--model", model, "--data", text, "--sparsity", "0.25", "--steps", "3",
+                "--batch", "2", "--seq-len", "32", "--eval-every", "2", "--out",
+                dir.resolve("run" + routers.size()).toString()});
+        assertEquals(2, routers.size());
+        assertArrayEquals(routers.get(0), routers.get(1));
+    }
+
     @Test
     void benchRunsDenseAndRoutedOnTheDevice() {
         // timings differ run to run: the command must succeed on the device and free what it allocated
@@ -61,8 +115,16 @@ class DeviceCliTest {
 
     /** Runs the command on the CPU and on the emulated device; the part of the output chosen must agree. */
     private void sameOnBoth(Function<CliTest.Run, String> part, String... args) {
+        sameOnBoth(part, () -> args);
+    }
+
+    /** As above, with the arguments made afresh for each run (after the CPU run's part was taken). */
+    private void sameOnBoth(Function<CliTest.Run, String> part, Supplier<String[]> argsOf) {
+        String[] args = argsOf.get();
         CliTest.Run cpu = CliTest.run(with(args, "cpu"));
         assertEquals(0, cpu.code(), cpu.err());
+        String cpuPart = part.apply(cpu);
+        args = argsOf.get();
         ModelOptions.deviceForTests = () -> {
             EmulatedDevice d = new EmulatedDevice();
             opened.add(d);
@@ -71,7 +133,7 @@ class DeviceCliTest {
         CliTest.Run device = CliTest.run(with(args, "cuda"));
         ModelOptions.deviceForTests = null;
         assertEquals(0, device.code(), device.err());
-        assertEquals(part.apply(cpu), part.apply(device), String.join(" ", args));
+        assertEquals(cpuPart, part.apply(device), String.join(" ", args));
         assertTrue(!opened.isEmpty(), "the command opened the device");
         for (EmulatedDevice d : opened) assertEquals(0, d.liveTensors(), "device tensors left open by " + args[0]);
         opened.clear();
