@@ -145,36 +145,25 @@ class CudaBackendTest {
 
     // ------------------------------------------------------------------------------------------------ forward
 
+    /**
+     * Every precision; at bf16 the weight comes from uploadWeight (from the host, and from the device), and is
+     * checked against the reference on the fp32 inputs and on the inputs rounded to bf16 as the backend rounds
+     * them. The shapes grow and shrink, so the backend's bf16 scratch grows and is reused.
+     */
     @Test
     void matmul() {
         // {n, k, m}: decode rows, odd sizes, k = 0 gives zeros, and a few large ones
         int[][] shapes = {{1, 1, 1}, {1, 7, 5}, {1, 4097, 33}, {3, 64, 32}, {17, 33, 7}, {64, 127, 129},
-                {257, 300, 129}, {7, 129, 257}, {3, 0, 5}, {1, 0, 4}, {0, 5, 3}, {512, 1024, 768}, {1, 2048, 3000}};
+                {257, 300, 129}, {7, 129, 257}, {3, 0, 5}, {1, 0, 4}, {0, 5, 3}, {512, 1024, 768}, {1, 2048, 3000},
+                {2, 3, 2}};
         for (int[] s : shapes) {
             int n = s[0], k = s[1], m = s[2];
-            Tensor x = t.uniform(-1, 1, n, k), w = t.uniform(-1, 1, m, k);
+            Tensor x = t.uniform(-1, 1, n, k), w = t.uniform(-1, 1, m, k), xr = bf16Rounded(x), wr = bf16Rounded(w);
             double growth = Math.max(1, Math.sqrt(k / 64.0)); // a k-term sum's rounding grows like sqrt(k)
             String label = Arrays.toString(s);
             compare("matmul", label, FP32 * growth, cuda, new int[] {n, m}, (b, in, o) -> b.matmul(o[0], in.apply(x), in.apply(w)));
             compare("matmul tf32", label, TF32 * growth, cudaTf32, new int[] {n, m},
                     (b, in, o) -> b.matmul(o[0], in.apply(x), in.apply(w)));
-        }
-    }
-
-    /**
-     * bf16 weights from uploadWeight (from the host and from the device) against the reference on the fp32 inputs,
-     * and on the inputs rounded to bf16 as the backend rounds them; the shapes grow and shrink, so the backend's
-     * bf16 scratch grows and is reused.
-     */
-    @Test
-    void matmulBf16() {
-        int[][] shapes = {{1, 1, 1}, {1, 7, 5}, {1, 4097, 33}, {3, 64, 32}, {17, 33, 7}, {64, 127, 129},
-                {257, 300, 129}, {7, 129, 257}, {3, 0, 5}, {0, 5, 3}, {512, 1024, 768}, {1, 2048, 3000}, {2, 3, 2}};
-        for (int[] s : shapes) {
-            int n = s[0], k = s[1], m = s[2];
-            Tensor x = t.uniform(-1, 1, n, k), w = t.uniform(-1, 1, m, k), xr = bf16Rounded(x), wr = bf16Rounded(w);
-            double growth = Math.max(1, Math.sqrt(k / 64.0));
-            String label = Arrays.toString(s);
             compare("matmul bf16", label, BF16 * growth, cudaBf16, new int[] {n, m},
                     (b, in, o) -> b.matmul(o[0], in.apply(x), t.keep(b.uploadWeight(w))));
             compare("matmul bf16 rounded", label + " w from the device", BF16_ROUNDED * growth, cudaBf16, new int[] {n, m},
@@ -185,38 +174,10 @@ class CudaBackendTest {
         }
     }
 
-    /** dx through a bf16 weight (written and added into); dw of one is refused, as the weight is frozen. */
-    @Test
-    void matmulBackwardBf16() {
-        int[][] shapes = {{1, 1, 1}, {1, 7, 5}, {3, 64, 32}, {17, 33, 7}, {64, 127, 129}, {7, 129, 257}, {3, 5, 0},
-                {0, 4, 3}, {256, 768, 512}};
-        for (int[] s : shapes) {
-            int n = s[0], k = s[1], m = s[2];
-            Tensor x = t.uniform(-1, 1, n, k), w = t.uniform(-1, 1, m, k), dy = t.uniform(-1, 1, n, m);
-            Tensor wr = bf16Rounded(w), dyr = bf16Rounded(dy);
-            double growth = Math.max(1, Math.sqrt(m / 64.0)); // dx sums m terms
-            String label = Arrays.toString(s);
-            compare("matmulBackward bf16", label + " dx", BF16 * growth, cudaBf16, new int[] {n, k},
-                    (b, in, o) -> b.matmulBackward(o[0], null, in.apply(dy), in.apply(x), t.keep(b.uploadWeight(w)), false));
-            compareAll("matmulBackward bf16 rounded", label + " dx +=", BF16_ROUNDED * growth, cudaBf16,
-                    new Tensor[] {t.uniform(-1, 1, n, k)}, (b, in, o) -> {
-                        if (b == REF) b.matmulBackward(o[0], null, dyr, x, wr, true);
-                        else b.matmulBackward(o[0], null, in.apply(dy), in.apply(x), t.keep(b.uploadWeight(w)), true);
-                    });
-        }
-        try (Tensor w16 = cudaBf16.uploadWeight(t.uniform(-1, 1, 4, 3)); Tensor dw = cudaBf16.allocate(Tensor.DType.F32, 4, 3);
-             Tensor dy = cudaBf16.upload(t.uniform(-1, 1, 2, 4)); Tensor x = cudaBf16.upload(t.uniform(-1, 1, 2, 3))) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> cudaBf16.matmulBackward(null, dw, dy, x, w16, false));
-            assertEquals("matmulBackward: w [4, 3] is BF16, frozen storage without a gradient: pass dw = null, or keep a "
-                    + "trained weight in F32", e.getMessage());
-        }
-    }
-
     /**
      * A bf16 weight stays on the device (no download, no copy to the host), copies device to device bit for bit,
-     * and works through a row view; at fp32 uploadWeight is a plain upload, and at BF16 an fp32 weight still works
-     * (as at TF32).
+     * works through a row view, and has no dw (it is frozen); at fp32 uploadWeight is a plain upload, and at BF16
+     * an fp32 weight still works (as at TF32).
      */
     @Test
     void bf16Weights() {
@@ -238,6 +199,13 @@ class CudaBackendTest {
                 }
             }
             assertArrayEquals(outs[0].toFloatArray(), outs[1].toFloatArray());
+            try (Tensor dw = cudaBf16.allocate(Tensor.DType.F32, 9, 33); Tensor dy = cudaBf16.upload(t.uniform(-1, 1, 5, 9));
+                 Tensor dx = cudaBf16.upload(x)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> cudaBf16.matmulBackward(null, dw, dy, dx, w16, false));
+                assertEquals("matmulBackward: w [9, 33] is BF16, frozen storage without a gradient: pass dw = null, "
+                        + "or keep a trained weight in F32", e.getMessage());
+            }
         }
         compare("matmul bf16 rounded", "rows 2..6 of a bf16 weight", BF16_ROUNDED, cudaBf16, new int[] {5, 5},
                 (b, in, o) -> {
@@ -440,6 +408,16 @@ class CudaBackendTest {
                 compareAll(op, label + " dw += only", tol, backend, new Tensor[] {t.uniform(-1, 1, m, k)},
                         (b, in, o) -> b.matmulBackward(null, o[0], in.apply(dy), in.apply(x), in.apply(w), false));
             }
+            // through a bf16 weight: dx only (dy rounded to bf16), written and added into
+            Tensor wr = bf16Rounded(w), dyr = bf16Rounded(dy);
+            double dxGrowth = Math.max(1, Math.sqrt(m / 64.0));
+            compare("matmulBackward bf16", label + " dx", BF16 * dxGrowth, cudaBf16, new int[] {n, k},
+                    (b, in, o) -> b.matmulBackward(o[0], null, in.apply(dy), in.apply(x), t.keep(b.uploadWeight(w)), false));
+            compareAll("matmulBackward bf16 rounded", label + " dx +=", BF16_ROUNDED * dxGrowth, cudaBf16,
+                    new Tensor[] {t.uniform(-1, 1, n, k)}, (b, in, o) -> {
+                        if (b == REF) b.matmulBackward(o[0], null, dyr, x, wr, true);
+                        else b.matmulBackward(o[0], null, in.apply(dy), in.apply(x), t.keep(b.uploadWeight(w)), true);
+                    });
         }
     }
 
