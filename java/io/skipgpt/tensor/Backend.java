@@ -44,8 +44,8 @@ public interface Backend extends AutoCloseable {
     /**
      * dst = src element for element: one dtype and the same number of elements (shapes may differ, as with
      * {@link Tensor#reshape}); each side a host tensor or one on this backend's device, so this uploads,
-     * downloads, or copies on the device. Returns once the host side may be reused (an upload's source) or
-     * read (a download's destination).
+     * downloads, or copies on the device (BF16, which exists only on a device, is copied only there). Returns
+     * once the host side may be reused (an upload's source) or read (a download's destination).
      */
     void copy(Tensor dst, Tensor src);
 
