@@ -187,6 +187,14 @@ void sg_cuda_lora_forward(float *out, const float *x, const float *a, const floa
 void sg_cuda_lora_backward(float *dx, float *da, float *db, const float *dy, const float *x, const float *a,
                            const float *b, int n, int k, int m, int r, float scale, void *stream);
 
+/* bf16 storage, CUDA only: the CUDA backend keeps linear weights in bfloat16 for cuBLAS's bf16 GEMM (fp32
+ * accumulation), and rounds each GEMM's activation operand to bf16 just before the product. bf16 values are
+ * their raw bits, the top half of a float32. No CPU twin: the CPU backend computes in fp32 only. */
+
+/* out[len] = x[len] rounded to bf16, to nearest with ties to even (so values past the largest bf16 become inf).
+ * A NaN stays a NaN: sign and top payload bits kept, quiet bit set (plain rounding could carry it into inf). */
+void sg_cuda_f32_to_bf16(uint16_t *out, const float *x, int64_t len, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdlib>
+#include <cstring>
 #include <utility>
 
 namespace {
@@ -348,6 +349,60 @@ void check_lora_backward(int n, int k, int m, int r) {
     }
 }
 
+float from_bits(uint32_t bits) {
+    float x;
+    std::memcpy(&x, &bits, sizeof x);
+    return x;
+}
+
+// The bf16 nearest to x, ties to the one with an even last bit, found by comparing the distances to the two
+// neighbours in double (another route than the kernel's carry trick). Past the largest finite bf16 the upper
+// neighbour is inf, one ulp on: values at or above the midpoint round to it, as IEEE rounding does.
+// NaN: quiet NaN with sign and top payload bits kept, as skipgpt.h specifies.
+uint16_t bf16_reference(float x) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, sizeof bits);
+    if (std::isnan(x)) return (uint16_t)((bits >> 16) | 0x0040u);
+    uint16_t down = (uint16_t)(bits >> 16);  // toward zero
+    if ((bits & 0xFFFFu) == 0) return down;  // exact: zeros, infinities, every bf16 value
+    int exponent = (down >> 7) & 0xFF;       // biased; 0 for subnormals, which share 2^-126's ulp
+    double ulp = std::ldexp(1.0, (exponent ? exponent - 127 : -126) - 7);
+    double below = std::fabs((double)x) - std::fabs((double)from_bits((uint32_t)down << 16)), above = ulp - below;
+    bool up = below > above || (below == above && (down & 1));
+    return up ? (uint16_t)(down + 1) : down;  // + 1 on the magnitude bits: away from zero, either sign
+}
+
+// len floats from offset on, converted; the poison 0x7F81 (a signalling NaN, which the kernel never writes) must
+// survive before offset and after the end. Inputs mix uniform bit patterns (every class of float), exact ties with
+// odd and even kept halves, their neighbours, and special values.
+void check_f32_to_bf16(int64_t len, int offset) {
+    const int guard = 5;
+    const uint32_t special[] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0xFFC00000u,
+                                0x7F800001u, 0xFF80FFFFu, 0x7FBFFFFFu, 0x7FFFFFFFu, 0x7F7FFFFFu, 0x7F7F8000u,
+                                0x7F7F7FFFu, 0xFF7F8000u, 0x00000001u, 0x00008000u, 0x00018000u, 0x807FFFFFu,
+                                0x3F808000u, 0x3F818000u, 0x3F807FFFu, 0x3F808001u, 0xBF818000u, 0x3F800000u};
+    const size_t total = (size_t)(offset + len + guard);
+    std::vector<float> x(total);
+    for (size_t i = 0; i < total; i++) {
+        uint32_t r = (uint32_t)rng.next();
+        switch (i % 4) {
+            case 0: x[i] = from_bits(r); break;
+            case 1: x[i] = from_bits((r & 0xFFFF0000u) | 0x8000u); break;                      // a tie
+            case 2: x[i] = from_bits((r & 0xFFFF0000u) | (r & 1 ? 0x7FFFu : 0x8001u)); break;  // beside one
+            default: x[i] = rng.uniform(-4.0f, 4.0f);
+        }
+    }
+    for (size_t i = 0; i < sizeof special / sizeof *special && i < (size_t)len; i++) x[offset + i] = from_bits(special[i]);
+    std::vector<uint16_t> want(total, 0x7F81u);
+    for (int64_t i = 0; i < len; i++) want[offset + i] = bf16_reference(x[offset + i]);
+    Dev<float> dx(x);
+    Dev<uint16_t> dout(std::vector<uint16_t>(total, 0x7F81u));
+    sg_cuda_f32_to_bf16(dout.p + offset, dx.p + offset, len, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "len=%lld offset=%d (bits)", (long long)len, offset);
+    checker.compare("f32_to_bf16", shape, dout.host().data(), want.data(), total, 0.0);
+}
+
 }  // namespace
 
 int main() {
@@ -466,6 +521,9 @@ int main() {
         check_lora_forward(s[0], s[1], s[2], s[3]);
         check_lora_backward(s[0], s[1], s[2], s[3]);
     }
+
+    for (int64_t len : {0, 1, 7, 24, 1000, 65537, (1 << 22) + 5})
+        for (int offset : {0, 1, 3}) check_f32_to_bf16(len, offset);
 
     CUDA_OK(cudaStreamDestroy(stream));
     return checker.finish("cuda kernels");

@@ -1,7 +1,8 @@
 package io.skipgpt.tensor;
 
 /**
- * The op set a LLaMA needs, over float32 row-major {@link Tensor}s (int32 for ids, positions and indices).
+ * The op set a LLaMA needs, over float32 row-major {@link Tensor}s (int32 for ids, positions and indices; a
+ * device backend may keep linear weights in bf16, see {@link #uploadWeight}).
  * Row counts come from the tensors' shapes: pass a {@link Tensor#rows(int, int)} view to work on fewer rows.
  * Outputs are written, never accumulated into, unless the op says "add". Shapes use n = rows.
  *
@@ -43,8 +44,8 @@ public interface Backend extends AutoCloseable {
     /**
      * dst = src element for element: one dtype and the same number of elements (shapes may differ, as with
      * {@link Tensor#reshape}); each side a host tensor or one on this backend's device, so this uploads,
-     * downloads, or copies on the device. Returns once the host side may be reused (an upload's source) or
-     * read (a download's destination).
+     * downloads, or copies on the device (BF16, which exists only on a device, is copied only there). Returns
+     * once the host side may be reused (an upload's source) or read (a download's destination).
      */
     void copy(Tensor dst, Tensor src);
 
@@ -72,7 +73,18 @@ public interface Backend extends AutoCloseable {
         return dst;
     }
 
-    /** out[n, m] = x[n, k] · w[m, k]ᵀ — a linear layer with weights stored [out, in]. */
+    /**
+     * A linear layer's weight w[out, in] (F32, on the host or this device) as a new tensor on this device, stored
+     * as this backend's {@link #matmul} prefers: a plain {@link #upload} on host backends and on
+     * {@link CudaBackend} at fp32 and tf32; bf16 ({@link Tensor.DType#BF16}) on {@link CudaBackend} at
+     * {@link CudaBackend.Precision#BF16}. Use the result only as the w of matmul and matmulBackward (for dx: a bf16
+     * weight is frozen), and keep the F32 original for anything else: a BF16 tensor cannot be downloaded.
+     */
+    default Tensor uploadWeight(Tensor w) {
+        return upload(w);
+    }
+
+    /** out[n, m] = x[n, k] · w[m, k]ᵀ — a linear layer with weights stored [out, in]; w may be BF16 on a device. */
     void matmul(Tensor out, Tensor x, Tensor w);
 
     /** out[n, d] = x / sqrt(mean(x²) + eps) * weight[d]; out may be x. */
@@ -118,7 +130,8 @@ public interface Backend extends AutoCloseable {
      * Backward of {@link #matmul}, out[n, m] = x[n, k] · w[m, k]ᵀ, given dy[n, m]:
      * dx[n, k] = dy · w, written, or added into dx when {@code addToDx} (several projections read one input:
      * q, k and v of one normed row, gate and up of another); dw[m, k] += dyᵀ · x.
-     * dx or dw may be null when that gradient is not wanted (frozen weights, an input that needs none).
+     * dx or dw may be null when that gradient is not wanted (frozen weights, an input that needs none); dw must be
+     * null when w is BF16 (see {@link #uploadWeight}).
      */
     void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w, boolean addToDx);
 

@@ -1,17 +1,22 @@
 package io.skipgpt.tensor;
 
+import static org.bytedeco.cuda.global.cublas.CUBLAS_COMPUTE_32F;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_DEFAULT_MATH;
+import static org.bytedeco.cuda.global.cublas.CUBLAS_GEMM_DEFAULT;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_N;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_OP_T;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_STATUS_SUCCESS;
 import static org.bytedeco.cuda.global.cublas.CUBLAS_TF32_TENSOR_OP_MATH;
 import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
 import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
+import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
 import static org.bytedeco.cuda.global.cublas.cublasGetStatusString;
 import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
 import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSetWorkspace_v2;
 import static org.bytedeco.cuda.global.cublas.cublasSgemm_v2;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_16BF;
+import static org.bytedeco.cuda.global.cudart.CUDA_R_32F;
 import static org.bytedeco.cuda.global.cudart.cudaDevAttrMemoryPoolsSupported;
 import static org.bytedeco.cuda.global.cudart.cudaDeviceGetAttribute;
 import static org.bytedeco.cuda.global.cudart.cudaDeviceGetDefaultMemPool;
@@ -66,22 +71,30 @@ import org.bytedeco.javacpp.Pointer;
  * <p><b>Memory.</b> Tensors come stream-ordered from the device's default memory pool
  * ({@code cudaMallocAsync}/{@code cudaFreeAsync}), which this backend tells to keep freed memory (release
  * threshold: unlimited), so a loop that frees and allocates the same sizes costs no device allocation after its
- * first pass. Ops allocate nothing: cuBLAS gets one {@value #WORKSPACE_BYTES}-byte workspace at start (the size
- * NVIDIA recommends for Hopper), and the attention kernels keep their split-key scratch in a private pool of their
- * own. Closing the backend frees every tensor it allocated that is still open (closing such a tensor afterwards
- * does nothing).
+ * first pass. Ops allocate nothing in a steady state: cuBLAS gets one {@value #WORKSPACE_BYTES}-byte workspace at
+ * start (the size NVIDIA recommends for Hopper), the attention kernels keep their split-key scratch in a private
+ * pool of their own, and the bf16 GEMMs round their activation operand into one scratch tensor that grows to the
+ * largest operand seen and is kept. Closing the backend frees every tensor it allocated that is still open
+ * (closing such a tensor afterwards does nothing).
  *
  * <p><b>Precision.</b> {@link Precision#FP32}, the default, is the exact path: cuBLAS {@code cublasSgemm} in its
  * default math mode, fp32 inputs, products and sums on the CUDA cores (about 1e-5 relative, like the CPU backend;
  * summation order differs). {@link Precision#TF32} lets cuBLAS round the GEMM inputs to TF32 (10-bit mantissa) on
  * the tensor cores with fp32 accumulation ({@code CUBLAS_TF32_TENSOR_OP_MATH}): several times faster on large
- * GEMMs, about 1e-3 relative. Only GEMMs are affected: every kernel of {@code native/cuda} computes in fp32
- * (attention included) and accumulates in fp32. A bf16-storage path for weights is not here yet.
+ * GEMMs, about 1e-3 relative. {@link Precision#BF16} is the fast path: {@link #uploadWeight} stores a linear
+ * layer's weight in bf16 (rounded to nearest even on the device; half the bytes, which is what bounds decode), and
+ * matmul against such a weight rounds x to bf16 too, then runs {@code cublasGemmEx} on bf16 inputs with fp32
+ * accumulation and fp32 output on the tensor cores: about 1e-2 relative (bf16 keeps 8 significant bits), growing
+ * like sqrt(k). matmulBackward gives dx through a bf16 weight the same way (dy rounded to bf16); a bf16 weight is
+ * frozen, so its dw is refused. At BF16 the GEMMs on fp32 weights (weights not made by uploadWeight, and every dw)
+ * run as at TF32: the mode is for speed, and an exact fp32 GEMM beside bf16 ones would be the slowest op. Only
+ * GEMMs are affected: every kernel of {@code native/cuda} computes in fp32 (attention included) and accumulates in
+ * fp32.
  */
 public final class CudaBackend implements Backend {
-    /** How cuBLAS computes matmul and matmulBackward (see the class comment). */
+    /** How cuBLAS computes matmul and matmulBackward, and how {@link #uploadWeight} stores (see the class comment). */
     public enum Precision {
-        FP32, TF32
+        FP32, TF32, BF16
     }
 
     private static final OpChecks CHECK = new OpChecks(Device.CUDA);
@@ -95,6 +108,8 @@ public final class CudaBackend implements Backend {
     private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
     /** Device memory of every tensor allocated here and not yet closed. */
     private final Set<Pointer> live = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** The activation operand of a bf16 GEMM, rounded to bf16: [capacity, 1], grown when an operand is larger. */
+    private Tensor bf16Operand;
     private boolean streamCreated, blasCreated, closed;
 
     /**
@@ -138,7 +153,7 @@ public final class CudaBackend implements Backend {
             blasCreated = true;
             blas(cublasSetStream_v2(blas, stream), "cublasSetStream");
             blas(cublasSetWorkspace_v2(blas, workspace, WORKSPACE_BYTES), "cublasSetWorkspace");
-            blas(cublasSetMathMode(blas, precision == Precision.TF32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
+            blas(cublasSetMathMode(blas, precision == Precision.FP32 ? CUBLAS_DEFAULT_MATH : CUBLAS_TF32_TENSOR_OP_MATH),
                     "cublasSetMathMode");
         } catch (RuntimeException e) {
             release();
@@ -148,7 +163,11 @@ public final class CudaBackend implements Backend {
 
     @Override
     public String name() {
-        return precision == Precision.FP32 ? "cuda" : "cuda-tf32";
+        return switch (precision) {
+            case FP32 -> "cuda";
+            case TF32 -> "cuda-tf32";
+            case BF16 -> "cuda-bf16";
+        };
     }
 
     @Override
@@ -189,6 +208,22 @@ public final class CudaBackend implements Backend {
         // From pageable host memory the copy returns once the source is staged, so the caller may reuse it.
         cuda(cudaMemcpyAsync(bytePointer(dst), bytePointer(src), dst.bytes(), kind, stream()), "cudaMemcpyAsync");
         if (toHost) cuda(cudaStreamSynchronize(stream()), "a queued op or the copy to the host");
+    }
+
+    /** At {@link Precision#BF16}: w rounded to bf16 on the device (from a temporary fp32 copy when w is on the host). */
+    @Override
+    public Tensor uploadWeight(Tensor w) {
+        if (precision != Precision.BF16) return upload(w);
+        CHECK.uploadWeight(w);
+        Tensor stored = uninitialised(Tensor.DType.BF16, w.shape());
+        try (Tensor staged = w.device() == Device.CPU ? upload(w) : null) {
+            NativeCuda.f32ToBf16(stored.bf16Pointer(), (staged == null ? w : staged).floatPointer(), w.size(), stream());
+            launched("uploadWeight (f32 to bf16)");
+        } catch (RuntimeException e) {
+            stored.close();
+            throw e;
+        }
+        return stored;
     }
 
     /** out[n, m] = x[n, k] · w[m, k]ᵀ (see {@link #gemm} for the row-major to column-major mapping). */
@@ -404,13 +439,40 @@ public final class CudaBackend implements Backend {
     /**
      * A GEMM on row-major tensors through column-major cuBLAS: a row-major [r, c] matrix is the column-major
      * [c, r] matrix with leading dimension c, i.e. its transpose, so each product is computed transposed:
-     * C[m, n] = op(A) · op(B) in cuBLAS's terms, with alpha 1 and the given beta.
+     * C[m, n] = op(A) · op(B) in cuBLAS's terms, with alpha 1 and the given beta. A is the weight wherever a
+     * weight takes part; a bf16 A makes it a bf16 GEMM, with B (f32) rounded to bf16 first, since cuBLAS wants
+     * both inputs of one type.
      */
     private void gemm(String op, int transA, int transB, int m, int n, int k, Tensor a, int lda, Tensor b, int ldb,
                       FloatPointer beta, Tensor c, int ldc) {
         stream();
-        blas(cublasSgemm_v2(blas, transA, transB, m, n, k, one, a.floatPointer(), lda, b.floatPointer(), ldb, beta,
-                c.floatPointer(), ldc), op + " (cublasSgemm)");
+        if (a.dtype() == Tensor.DType.BF16) {
+            Tensor b16 = toBf16(b);
+            // void* arguments: JavaCPP adds their positions in bytes
+            blas(cublasGemmEx(blas, transA, transB, m, n, k, one, bytePointer(a), CUDA_R_16BF, lda, bytePointer(b16),
+                    CUDA_R_16BF, ldb, beta, bytePointer(c), CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+                    op + " (cublasGemmEx, bf16)");
+        } else {
+            blas(cublasSgemm_v2(blas, transA, transB, m, n, k, one, a.floatPointer(), lda, b.floatPointer(), ldb, beta,
+                    c.floatPointer(), ldc), op + " (cublasSgemm)");
+        }
+    }
+
+    /**
+     * src rounded to bf16, in the scratch tensor (valid until the next bf16 GEMM is queued; the stream orders
+     * its reuse after the GEMM that reads it). Grows it when src is larger than every operand before.
+     */
+    private Tensor toBf16(Tensor src) {
+        int len = Math.toIntExact(src.size());
+        if (bf16Operand == null || bf16Operand.rows() < len) {
+            if (bf16Operand != null) bf16Operand.close(); // stream-ordered: after the GEMMs already queued
+            bf16Operand = null; // a failed allocation below must not leave the closed tensor in place
+            bf16Operand = uninitialised(Tensor.DType.BF16, new int[] {len, 1});
+        }
+        Tensor b16 = bf16Operand.rows(0, len).reshape(src.shape());
+        NativeCuda.f32ToBf16(b16.bf16Pointer(), src.floatPointer(), len, stream());
+        launched("f32 to bf16");
+        return b16;
     }
 
     /** Fresh device memory for a tensor (at least one element, so that every tensor has its own address). */

@@ -4,6 +4,8 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.ShortPointer;
+import org.bytedeco.javacpp.annotation.Cast;
 import org.bytedeco.javacpp.annotation.Name;
 import org.bytedeco.javacpp.annotation.Platform;
 
@@ -21,6 +23,9 @@ final class NativeCuda {
     }
 
     private NativeCuda() {}
+
+    @Name("sg_cuda_f32_to_bf16")
+    static native void f32ToBf16(@Cast("uint16_t*") ShortPointer out, FloatPointer x, long len, Pointer stream);
 
     @Name("sg_cuda_rmsnorm")
     static native void rmsnorm(FloatPointer out, FloatPointer x, FloatPointer w, int n, int d, float eps,

@@ -17,6 +17,10 @@ import java.util.BitSet;
  * (and may check) on the host. An index out of range there is a device-side memory error, reported by the
  * CUDA runtime at the next synchronisation.
  *
+ * <p>Every tensor is F32 or I32 as the op says, with one exception: a device backend also takes a linear layer's
+ * weight as BF16, the storage {@link Backend#uploadWeight} makes there (matmul, and matmulBackward for dx only,
+ * since a bf16 weight is frozen). Host backends reject BF16 like any other wrong dtype.
+ *
  * <p>Messages name the op and the shapes; they are built only on failure, since the checks run on every op.
  */
 final class OpChecks {
@@ -29,7 +33,8 @@ final class OpChecks {
 
     /** out[n, m] = x[n, k] · w[m, k]ᵀ; out must not overlap x or w (BLAS reads them while writing out). */
     void matmul(Tensor out, Tensor x, Tensor w) {
-        f32("matmul", "out", out, "x", x, "w", w);
+        f32("matmul", "out", out, "x", x);
+        weight("matmul", w);
         if (x.cols() != w.cols()) throw error("matmul: x %s and w %s disagree on k", s(x), s(w));
         if (out.rows() != x.rows() || out.cols() != w.rows()) {
             throw error("matmul: out %s should be [%d, %d] for x %s and w %s", s(out), x.rows(), w.rows(), s(x), s(w));
@@ -135,11 +140,14 @@ final class OpChecks {
     }
 
     /**
-     * dst = src: one dtype, the same number of elements, disjoint; each on the host or on this backend's device.
+     * dst = src: one dtype, the same number of elements, disjoint; each on the host or on this backend's device
+     * (BF16 exists only on a device, so it is copied device to device).
      */
     void copy(Tensor dst, Tensor src) {
         if (dst.dtype() != src.dtype() || dst.size() != src.size()) {
-            throw error("copy: dst %s %s and src %s %s differ in dtype or size", s(dst), dst.dtype(), s(src), src.dtype());
+            throw error("copy: dst %s %s and src %s %s differ in dtype or size%s", s(dst), dst.dtype(), s(src),
+                    src.dtype(), dst.dtype() != src.dtype() && (dst.dtype() == Tensor.DType.BF16
+                            || src.dtype() == Tensor.DType.BF16) ? " (BF16 is device-only weight storage)" : "");
         }
         for (Tensor t : new Tensor[] {dst, src}) {
             if (t.device() != Device.CPU && t.device() != device) {
@@ -147,6 +155,12 @@ final class OpChecks {
             }
         }
         disjoint("copy", "dst", dst, "src", src);
+    }
+
+    /** A weight to store in another dtype: F32, on the host or on this backend's device. */
+    void uploadWeight(Tensor w) {
+        if (w.dtype() != Tensor.DType.F32) throw error("uploadWeight: w %s should be F32, not %s", s(w), w.dtype());
+        if (w.device() != Device.CPU) onDevice("uploadWeight", "w", w);
     }
 
     /** dst and src: the same number of elements. */
@@ -184,9 +198,17 @@ final class OpChecks {
         disjoint("scaleRows", "x", x, "s", scale);
     }
 
-    /** dy[n, m], x[n, k], w[m, k]; dx[n, k] and dw[m, k] each null or disjoint from every other argument. */
+    /**
+     * dy[n, m], x[n, k], w[m, k]; dx[n, k] and dw[m, k] each null or disjoint from every other argument; dw null
+     * when w is BF16 (frozen storage: it has no gradient).
+     */
     void matmulBackward(Tensor dx, Tensor dw, Tensor dy, Tensor x, Tensor w) {
-        f32("matmulBackward", "dy", dy, "x", x, "w", w);
+        f32("matmulBackward", "dy", dy, "x", x);
+        weight("matmulBackward", w);
+        if (dw != null && w.dtype() == Tensor.DType.BF16) {
+            throw error("matmulBackward: w %s is BF16, frozen storage without a gradient: pass dw = null, or keep "
+                    + "a trained weight in F32", s(w));
+        }
         if (x.cols() != w.cols()) throw error("matmulBackward: x %s and w %s disagree on k", s(x), s(w));
         if (dy.rows() != x.rows() || dy.cols() != w.rows()) {
             throw error("matmulBackward: dy %s should be [%d, %d] for x %s and w %s",
@@ -349,8 +371,14 @@ final class OpChecks {
     }
 
     private void f32(String op, String name, Tensor t) {
-        if (t.dtype() != Tensor.DType.F32) throw error("%s: %s %s should be F32, not I32", op, name, s(t));
+        if (t.dtype() != Tensor.DType.F32) throw error("%s: %s %s should be F32, not %s", op, name, s(t), t.dtype());
         onDevice(op, name, t);
+    }
+
+    /** A linear layer's weight w: F32, or BF16 on a device backend (see the class comment). */
+    private void weight(String op, Tensor w) {
+        if (w.dtype() == Tensor.DType.BF16 && device != Device.CPU) onDevice(op, "w", w);
+        else f32(op, "w", w);
     }
 
     private void f32(String op, String n1, Tensor t1, String n2, Tensor t2) {
@@ -364,7 +392,7 @@ final class OpChecks {
     }
 
     private void i32(String op, String name, Tensor t) {
-        if (t.dtype() != Tensor.DType.I32) throw error("%s: %s %s should be I32, not F32", op, name, s(t));
+        if (t.dtype() != Tensor.DType.I32) throw error("%s: %s %s should be I32, not %s", op, name, s(t), t.dtype());
         onDevice(op, name, t);
     }
 

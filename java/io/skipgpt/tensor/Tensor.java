@@ -6,11 +6,13 @@ import java.util.Arrays;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.ShortPointer;
 
 /**
- * A dense row-major tensor in native memory: float32 activations and weights, or int32 ids, positions and
- * indices. A tensor either owns its memory (closed deterministically) or is a view of rows of another one.
- * Shapes are small int arrays; the last dimension is the row length, the product of the others the row count.
+ * A dense row-major tensor in native memory: float32 activations and weights, int32 ids, positions and
+ * indices, or bfloat16 linear weights on a device. A tensor either owns its memory (closed deterministically) or
+ * is a view of rows of another one. Shapes are small int arrays; the last dimension is the row length, the
+ * product of the others the row count.
  *
  * <p>A tensor lives on a {@link Device}. Host tensors ({@link Device#CPU}, made by the static factories here)
  * are read and written from Java. A device tensor is made by a device backend ({@link Backend#allocate},
@@ -18,10 +20,16 @@ import org.bytedeco.javacpp.Pointer;
  * accessor ({@link #get}, {@link #floats()}, {@link #toFloatArray()}, {@link #copyFrom(Tensor)}, ...) throws an
  * {@link IllegalStateException} for it: move data with {@link Backend#copy} or {@link Backend#download}.
  * Shapes, {@link #rows(int, int)} views and {@link #reshape} work the same on every device.
+ *
+ * <p>{@link DType#BF16} is device-only storage: a device backend makes it for a linear layer's weight
+ * ({@link Backend#uploadWeight}) and reads it only in matmul. No host tensor has it, so it can be neither
+ * downloaded nor read from Java; keep the float32 original where the values are needed on the host.
  */
 public final class Tensor implements AutoCloseable {
     public enum DType {
-        F32(4), I32(4);
+        F32(4), I32(4),
+        /** bfloat16 bits (the top half of a float32): device-only weight storage, see the class comment. */
+        BF16(2);
 
         public final int bytes;
 
@@ -51,9 +59,14 @@ public final class Tensor implements AutoCloseable {
         return new Tensor(dtype, shape, data, Device.CPU, data::close);
     }
 
-    /** A zero-filled host tensor of either dtype. */
+    /** A zero-filled host tensor of dtype F32 or I32 (BF16 exists only on a device). */
     public static Tensor zeros(DType dtype, int... shape) {
-        return dtype == DType.F32 ? f32(shape) : i32(shape);
+        return switch (dtype) {
+            case F32 -> f32(shape);
+            case I32 -> i32(shape);
+            case BF16 -> throw new IllegalArgumentException("no host tensor is BF16 " + Arrays.toString(shape)
+                    + ": BF16 is device-only weight storage (Backend.uploadWeight), copied device to device only");
+        };
     }
 
     /**
@@ -62,8 +75,7 @@ public final class Tensor implements AutoCloseable {
      */
     static Tensor onDevice(DType dtype, int[] shape, Device device, Pointer address, Runnable release) {
         check(device != Device.CPU, "onDevice: host tensors come from the static factories");
-        Pointer typed = dtype == DType.F32 ? new FloatPointer(address) : new IntPointer(address);
-        return new Tensor(dtype, shape, typed, device, release);
+        return new Tensor(dtype, shape, typed(dtype, address), device, release);
     }
 
     /** A zero-filled float32 tensor. */
@@ -156,6 +168,12 @@ public final class Tensor implements AutoCloseable {
         return (IntPointer) data;
     }
 
+    /** The bf16 data (raw bits) of a device tensor, for backends: a device address must only reach kernels. */
+    ShortPointer bf16Pointer() {
+        check(dtype == DType.BF16, "tensor is " + dtype + ", not BF16");
+        return (ShortPointer) data;
+    }
+
     /** The data on any device as a pointer of the tensor's dtype, positioned at the first element. */
     Pointer pointer() {
         return data;
@@ -181,10 +199,7 @@ public final class Tensor implements AutoCloseable {
         int cols = cols();
         check(from >= 0 && count >= 0 && from + count <= rows(),
                 "rows [" + from + ", " + (from + count) + ") out of " + rows());
-        long offset = (long) from * cols;
-        Pointer view = dtype == DType.F32
-                ? new FloatPointer((FloatPointer) data).position(((FloatPointer) data).position() + offset)
-                : new IntPointer((IntPointer) data).position(((IntPointer) data).position() + offset);
+        Pointer view = typed(dtype, data).position(data.position() + (long) from * cols);
         return new Tensor(dtype, new int[] {count, cols}, view, device, null);
     }
 
@@ -259,10 +274,26 @@ public final class Tensor implements AutoCloseable {
 
     /** Host accessors read memory through the pointer: a device address there would crash the JVM. */
     private void onHost(String accessor) {
+        if (dtype == DType.BF16) {
+            throw new IllegalStateException(this + ": " + accessor + " cannot read BF16, device-only weight storage "
+                    + "(Backend.uploadWeight) that is never downloaded; read the F32 original instead");
+        }
         if (device != Device.CPU) {
             throw new IllegalStateException(this + ": " + accessor + " needs a host tensor; copy it to the host with "
                     + "Backend.download or Backend.copy first");
         }
+    }
+
+    /**
+     * A pointer of dtype's element type over p's memory, at p's position: JavaCPP counts a typed pointer's
+     * position in elements of its type, which views rely on.
+     */
+    private static Pointer typed(DType dtype, Pointer p) {
+        return switch (dtype) {
+            case F32 -> new FloatPointer(p);
+            case I32 -> new IntPointer(p);
+            case BF16 -> new ShortPointer(p);
+        };
     }
 
     static long product(int[] shape) {

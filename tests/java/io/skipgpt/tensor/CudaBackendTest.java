@@ -27,18 +27,21 @@ import org.junit.jupiter.api.Test;
  * Every op of {@link CudaBackend} against {@link ReferenceBackend} (plain Java, so that a GPU machine needs no
  * OpenBLAS to run this) on fresh seeded random inputs of awkward shapes, including the shapes that take the CUDA
  * kernels' other paths (attention's tiled, split-key and wide-head kernels). Device outputs start as NaN, so an
- * element a kernel skips fails the test; errors are relative to max(1, |ref|). Both GEMM precisions are checked:
+ * element a kernel skips fails the test; errors are relative to max(1, |ref|). Every GEMM precision is checked:
  * fp32 to 1e-5 and TF32 to 4e-3 (TF32 keeps 10 mantissa bits of each input, so a product may be off by ~2^-10
- * relative, the same way for a whole row when the inputs are truncated), both growing like sqrt(k) for k-term
- * sums. Skipped where {@link GpuProbe} finds no GPU; where it finds one, the backend must open.
+ * relative, the same way for a whole row when the inputs are truncated), bf16 to 4e-2 (8 significant bits, three
+ * fewer than TF32), all growing like sqrt(k) for k-term sums. The bf16 GEMMs are also held to
+ * {@value #BF16_ROUNDED} against the reference on inputs rounded to bf16 on the host (nearest, ties to even): what
+ * remains is fp32 accumulation, which tensor cores truncate. Skipped where {@link GpuProbe} finds no GPU; where it
+ * finds one, the backend must open.
  */
 class CudaBackendTest {
     private static final Backend REF = new ReferenceBackend();
-    private static final double FP32 = 1e-5, TF32 = 4e-3;
+    private static final double FP32 = 1e-5, TF32 = 4e-3, BF16 = 4e-2, BF16_ROUNDED = 1e-4;
     /** op -> {largest error seen, tolerance} */
     private static final Map<String, double[]> ERRORS = new TreeMap<>();
     private static GpuProbe.Result gpu;
-    private static Backend cuda, cudaTf32;
+    private static Backend cuda, cudaTf32, cudaBf16;
 
     private final Tensors t = new Tensors(20261128L);
 
@@ -48,6 +51,7 @@ class CudaBackendTest {
         if (!gpu.available()) return;
         cuda = CudaBackend.open(CudaBackend.Precision.FP32);
         cudaTf32 = CudaBackend.open(CudaBackend.Precision.TF32);
+        cudaBf16 = CudaBackend.open(CudaBackend.Precision.BF16);
         System.out.println("CUDA backend on " + gpu.message());
     }
 
@@ -61,6 +65,7 @@ class CudaBackendTest {
     static void report() {
         if (cuda != null) cuda.close();
         if (cudaTf32 != null) cudaTf32.close();
+        if (cudaBf16 != null) cudaBf16.close();
         ERRORS.forEach((op, e) -> System.out.printf("OK cuda %-22s max err %.2e (tol %.0e)%n", op, e[0], e[1]));
     }
 
@@ -140,20 +145,79 @@ class CudaBackendTest {
 
     // ------------------------------------------------------------------------------------------------ forward
 
+    /**
+     * Every precision; at bf16 the weight comes from uploadWeight (from the host, and from the device), and is
+     * checked against the reference on the fp32 inputs and on the inputs rounded to bf16 as the backend rounds
+     * them. The shapes grow and shrink, so the backend's bf16 scratch grows and is reused.
+     */
     @Test
     void matmul() {
         // {n, k, m}: decode rows, odd sizes, k = 0 gives zeros, and a few large ones
         int[][] shapes = {{1, 1, 1}, {1, 7, 5}, {1, 4097, 33}, {3, 64, 32}, {17, 33, 7}, {64, 127, 129},
-                {257, 300, 129}, {7, 129, 257}, {3, 0, 5}, {1, 0, 4}, {0, 5, 3}, {512, 1024, 768}, {1, 2048, 3000}};
+                {257, 300, 129}, {7, 129, 257}, {3, 0, 5}, {1, 0, 4}, {0, 5, 3}, {512, 1024, 768}, {1, 2048, 3000},
+                {2, 3, 2}};
         for (int[] s : shapes) {
             int n = s[0], k = s[1], m = s[2];
-            Tensor x = t.uniform(-1, 1, n, k), w = t.uniform(-1, 1, m, k);
+            Tensor x = t.uniform(-1, 1, n, k), w = t.uniform(-1, 1, m, k), xr = bf16Rounded(x), wr = bf16Rounded(w);
             double growth = Math.max(1, Math.sqrt(k / 64.0)); // a k-term sum's rounding grows like sqrt(k)
             String label = Arrays.toString(s);
             compare("matmul", label, FP32 * growth, cuda, new int[] {n, m}, (b, in, o) -> b.matmul(o[0], in.apply(x), in.apply(w)));
             compare("matmul tf32", label, TF32 * growth, cudaTf32, new int[] {n, m},
                     (b, in, o) -> b.matmul(o[0], in.apply(x), in.apply(w)));
+            compare("matmul bf16", label, BF16 * growth, cudaBf16, new int[] {n, m},
+                    (b, in, o) -> b.matmul(o[0], in.apply(x), t.keep(b.uploadWeight(w))));
+            compare("matmul bf16 rounded", label + " w from the device", BF16_ROUNDED * growth, cudaBf16, new int[] {n, m},
+                    (b, in, o) -> {
+                        if (b == REF) b.matmul(o[0], xr, wr);
+                        else b.matmul(o[0], in.apply(x), t.keep(b.uploadWeight(in.apply(w))));
+                    });
         }
+    }
+
+    /**
+     * A bf16 weight stays on the device (no download, no copy to the host), copies device to device bit for bit,
+     * works through a row view, and has no dw (it is frozen); at fp32 uploadWeight is a plain upload, and at BF16
+     * an fp32 weight still works (as at TF32).
+     */
+    @Test
+    void bf16Weights() {
+        Tensor x = t.uniform(-1, 1, 5, 33), w = t.uniform(-1, 1, 9, 33), wr = bf16Rounded(w);
+        try (Tensor w16 = cudaBf16.uploadWeight(w); Tensor copy = cudaBf16.allocate(Tensor.DType.BF16, 9, 33)) {
+            assertEquals(Tensor.DType.BF16, w16.dtype());
+            assertEquals(Device.CUDA, w16.device());
+            assertArrayEquals(new int[] {9, 33}, w16.shape());
+            assertThrows(IllegalArgumentException.class, () -> cudaBf16.download(w16));
+            assertThrows(IllegalArgumentException.class, () -> cudaBf16.copy(t.poisoned(9, 33), w16));
+            IllegalStateException host = assertThrows(IllegalStateException.class, () -> w16.get(0));
+            assertTrue(host.getMessage().contains("cannot read BF16"), host.getMessage());
+            cudaBf16.copy(copy, w16);
+            Tensor[] outs = new Tensor[2];
+            for (int i = 0; i < 2; i++) {
+                try (Tensor dx = cudaBf16.upload(x); Tensor out = cudaBf16.upload(t.poisoned(5, 9))) {
+                    cudaBf16.matmul(out, dx, i == 0 ? w16 : copy);
+                    outs[i] = t.keep(cudaBf16.download(out));
+                }
+            }
+            assertArrayEquals(outs[0].toFloatArray(), outs[1].toFloatArray());
+            try (Tensor dw = cudaBf16.allocate(Tensor.DType.F32, 9, 33); Tensor dy = cudaBf16.upload(t.uniform(-1, 1, 5, 9));
+                 Tensor dx = cudaBf16.upload(x)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> cudaBf16.matmulBackward(null, dw, dy, dx, w16, false));
+                assertEquals("matmulBackward: w [9, 33] is BF16, frozen storage without a gradient: pass dw = null, "
+                        + "or keep a trained weight in F32", e.getMessage());
+            }
+        }
+        compare("matmul bf16 rounded", "rows 2..6 of a bf16 weight", BF16_ROUNDED, cudaBf16, new int[] {5, 5},
+                (b, in, o) -> {
+                    if (b == REF) b.matmul(o[0], bf16Rounded(x), wr.rows(2, 5));
+                    else b.matmul(o[0], in.apply(x), t.keep(b.uploadWeight(w)).rows(2, 5));
+                });
+        try (Tensor stored = cuda.uploadWeight(w)) {
+            assertEquals(Tensor.DType.F32, stored.dtype());
+            assertArrayEquals(w.toFloatArray(), t.keep(cuda.download(stored)).toFloatArray());
+        }
+        compare("matmul bf16, fp32 w", "[5, 33, 9]", TF32, cudaBf16, new int[] {5, 9},
+                (b, in, o) -> b.matmul(o[0], in.apply(x), in.apply(w)));
     }
 
     @Test
@@ -344,6 +408,16 @@ class CudaBackendTest {
                 compareAll(op, label + " dw += only", tol, backend, new Tensor[] {t.uniform(-1, 1, m, k)},
                         (b, in, o) -> b.matmulBackward(null, o[0], in.apply(dy), in.apply(x), in.apply(w), false));
             }
+            // through a bf16 weight: dx only (dy rounded to bf16), written and added into
+            Tensor wr = bf16Rounded(w), dyr = bf16Rounded(dy);
+            double dxGrowth = Math.max(1, Math.sqrt(m / 64.0));
+            compare("matmulBackward bf16", label + " dx", BF16 * dxGrowth, cudaBf16, new int[] {n, k},
+                    (b, in, o) -> b.matmulBackward(o[0], null, in.apply(dy), in.apply(x), t.keep(b.uploadWeight(w)), false));
+            compareAll("matmulBackward bf16 rounded", label + " dx +=", BF16_ROUNDED * dxGrowth, cudaBf16,
+                    new Tensor[] {t.uniform(-1, 1, n, k)}, (b, in, o) -> {
+                        if (b == REF) b.matmulBackward(o[0], null, dyr, x, wr, true);
+                        else b.matmulBackward(o[0], null, in.apply(dy), in.apply(x), t.keep(b.uploadWeight(w)), true);
+                    });
         }
     }
 
@@ -500,6 +574,16 @@ class CudaBackendTest {
             worst = Math.max(worst, err);
         }
         ERRORS.merge(op, new double[] {worst, tol}, (a, b) -> new double[] {Math.max(a[0], b[0]), Math.max(a[1], b[1])});
+    }
+
+    /** A host copy of x rounded to bf16 (nearest, ties to even), as uploadWeight and the bf16 GEMMs round. */
+    private Tensor bf16Rounded(Tensor x) {
+        Tensor r = t.copy(x);
+        for (long i = 0; i < r.size(); i++) {
+            int bits = Float.floatToRawIntBits(r.get(i)); // finite: add half an ulp (rounding a tie to even), truncate
+            r.set(i, Float.intBitsToFloat((bits + 0x7FFF + ((bits >>> 16) & 1)) & 0xFFFF0000));
+        }
+        return r;
     }
 
     private static int[] range(int from, int to) {

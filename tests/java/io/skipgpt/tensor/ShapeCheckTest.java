@@ -194,6 +194,42 @@ class ShapeCheckTest {
                 b -> b.crossEntropyBackward(t.poisoned(2, 6), logits, t.ints(0, 1), null, 1f));
     }
 
+    /**
+     * BF16 is a device backend's weight storage: host backends reject it wherever it appears; the device checks
+     * take it as matmul's w and for matmulBackward's dx only, never as an activation. Device tensors here are
+     * stand-ins over host memory (distinct addresses for the overlap checks) that nothing dereferences.
+     */
+    @Test
+    void bf16IsADeviceWeightOnly() {
+        Tensor w16 = onCuda(Tensor.DType.BF16, 32, 64);
+        rejects("matmul: w [32, 64] should be F32, not BF16", b -> b.matmul(t.poisoned(3, 32), t.uniform(-1, 1, 3, 64), w16));
+        rejects("matmulBackward: w [32, 64] should be F32, not BF16",
+                b -> b.matmulBackward(t.poisoned(3, 64), null, t.uniform(-1, 1, 3, 32), t.uniform(-1, 1, 3, 64), w16, false));
+        rejects("softmax: x [32, 64] should be F32, not BF16", b -> b.softmax(w16));
+        rejects("copy: dst [32, 64] F32 and src [32, 64] BF16 differ in dtype or size (BF16 is device-only weight "
+                + "storage)", b -> b.copy(t.poisoned(32, 64), w16));
+
+        OpChecks cuda = new OpChecks(Device.CUDA);
+        Tensor x = onCuda(Tensor.DType.F32, 3, 64), dy = onCuda(Tensor.DType.F32, 3, 32);
+        Tensor out = onCuda(Tensor.DType.F32, 3, 32), dx = onCuda(Tensor.DType.F32, 3, 64);
+        cuda.matmul(out, x, w16);
+        cuda.matmul(out.rows(0, 1), x.rows(2, 1), w16);
+        cuda.matmulBackward(dx, null, dy, x, w16);
+        assertEquals("matmulBackward: w [32, 64] is BF16, frozen storage without a gradient: pass dw = null, or keep "
+                + "a trained weight in F32", assertThrows(IllegalArgumentException.class,
+                () -> cuda.matmulBackward(dx, onCuda(Tensor.DType.F32, 32, 64), dy, x, w16)).getMessage());
+        assertEquals("matmul: x [32, 64] should be F32, not BF16",
+                assertThrows(IllegalArgumentException.class, () -> cuda.matmul(out, w16, w16)).getMessage());
+        assertEquals("uploadWeight: w [32, 64] should be F32, not BF16",
+                assertThrows(IllegalArgumentException.class, () -> cuda.uploadWeight(w16)).getMessage());
+    }
+
+    /** A stand-in device tensor over fresh host memory: an address of its own, which nothing dereferences. */
+    private Tensor onCuda(Tensor.DType dtype, int... shape) {
+        Tensor memory = t.keep(Tensor.f32(shape)); // 4 bytes an element: room for any dtype
+        return Tensor.onDevice(dtype, shape, Device.CUDA, memory.pointer(), () -> {});
+    }
+
     @Test
     void lora() {
         Tensor x = t.uniform(-1, 1, 3, 8), a = t.uniform(-1, 1, 2, 8), b = t.uniform(-1, 1, 5, 2);

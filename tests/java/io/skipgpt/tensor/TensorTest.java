@@ -205,6 +205,53 @@ class TensorTest {
         assertEquals(1, released[0]);
     }
 
+    /**
+     * BF16 tensors exist only on a device: no host factory or host backend makes one, views of one count their
+     * positions in bf16 elements (2 bytes, as native code and the overlap checks read them), and every host
+     * accessor refuses one, naming BF16.
+     */
+    @Test
+    void bf16IsDeviceOnlyStorage() {
+        for (Executable make : new Executable[] {() -> Tensor.zeros(Tensor.DType.BF16, 2, 3),
+                () -> REF.allocate(Tensor.DType.BF16, 2, 3), () -> CPU.allocate(Tensor.DType.BF16, 2, 3)}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, make);
+            assertEquals("no host tensor is BF16 [2, 3]: BF16 is device-only weight storage (Backend.uploadWeight), "
+                    + "copied device to device only", e.getMessage());
+        }
+        Tensor w = Tensor.onDevice(Tensor.DType.BF16, new int[] {4, 6}, Device.CUDA, new Pointer(), () -> {});
+        assertEquals(2, w.dtype().bytes);
+        assertEquals(48, w.bytes());
+        assertEquals("Tensor[4, 6] BF16 on CUDA", w.toString());
+        Tensor view = w.rows(1, 3).rows(1, 2);
+        assertArrayEquals(new int[] {2, 6}, view.shape());
+        assertEquals(Tensor.DType.BF16, view.dtype());
+        assertEquals(12, view.bf16Pointer().position());
+        assertEquals(12, view.reshape(12).bf16Pointer().position());
+        for (Executable access : new Executable[] {() -> w.get(0), w::floats, w::f32, w::toFloatArray,
+                () -> w.fill(0f), () -> view.copyFrom(new float[12])}) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, access);
+            assertTrue(e.getMessage().contains(" BF16 on CUDA: ") && e.getMessage().contains("cannot read BF16"),
+                    e.getMessage());
+        }
+        for (Backend b : new Backend[] {REF, CPU}) {
+            assertThrows(IllegalArgumentException.class, () -> b.download(w));
+        }
+    }
+
+    /** A host backend stores a weight as it is: uploadWeight is a plain copy. */
+    @Test
+    void hostBackendsUploadWeightsAsPlainCopies() {
+        for (Backend b : new Backend[] {REF, CPU}) {
+            Tensor w = t.uniform(-1, 1, 5, 3), stored = t.keep(b.uploadWeight(w));
+            assertEquals(Tensor.DType.F32, stored.dtype());
+            assertEquals(Device.CPU, stored.device());
+            assertArrayEquals(w.shape(), stored.shape());
+            assertArrayEquals(w.toFloatArray(), stored.toFloatArray());
+            stored.set(0, 7f);
+            assertTrue(w.get(0) != 7f, "uploadWeight made a copy");
+        }
+    }
+
     /** On a host backend allocate, upload, download and copy are host tensors and plain copies. */
     @Test
     void hostBackendsMoveDataAsHostCopies() {
