@@ -30,6 +30,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
@@ -95,8 +96,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--routers", paramLabel = "FILE", description = "Also run these trained routers (deterministic).")
     Path routers;
 
-    @Option(names = "--device", defaultValue = "auto", paramLabel = "DEVICE", description = "auto, cpu or cuda.")
-    String device;
+    @Mixin
+    DeviceOptions device;
+
 
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
@@ -137,7 +139,7 @@ final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--pp and --context + --tg must fit the context of " + config.contextLength());
         }
         // Closing the weights frees a loaded model too: LoadedModel owns nothing else native.
-        try (weights; Backend backend = ModelOptions.openForModel(device);
+        try (weights; Backend backend = device.open();
                 LlamaModel model = new LlamaModel(config, weights, backend);
                 Routers trained = routers != null ? RouterFile.read(routers, config.nLayers(), config.dim()) : null;
                 RouterGate routerGate = trained != null ? new RouterGate(trained, backend, RouterGate.Mode.DETERMINISTIC, 0) : null) {

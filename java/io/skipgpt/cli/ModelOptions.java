@@ -7,9 +7,8 @@ import io.skipgpt.lora.LoraAdapter;
 import io.skipgpt.model.Adapter;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.tensor.Backend;
-import io.skipgpt.tensor.Backends;
 import java.nio.file.Path;
-import java.util.function.Supplier;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The options every command that runs a model shares: which model, which tokenizer, which device. */
@@ -22,29 +21,15 @@ final class ModelOptions {
             description = "Tokenizer for a llama2.c checkpoint (default: tokenizer.bin or tok*.bin beside it).")
     Path tokenizer;
 
-    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
-            description = "auto (GPU when usable, else CPU), cpu or cuda. Default: ${DEFAULT-VALUE}.")
-    String device;
+    @Mixin
+    DeviceOptions device;
 
     LoadedModel load() throws ModelFormatException {
         return ModelLoader.load(model, tokenizer);
     }
 
     Backend backend() {
-        return openForModel(device);
-    }
-
-    /**
-     * Where tests run commands on a device backend without a GPU (the emulated device); null otherwise. Set only
-     * by tests, around the commands they run.
-     */
-    static volatile Supplier<Backend> deviceForTests;
-
-    /** The backend a model runs on: {@link Backends#open} (auto: the GPU when usable, else the CPU, in one line). */
-    static Backend openForModel(String device) {
-        Supplier<Backend> test = deviceForTests;
-        if (test != null && !"cpu".equals(device)) return test.get();
-        return Backends.open(device, System.err);
+        return device.open();
     }
 
     static LlamaModel model(LoadedModel loaded, Backend backend) {

@@ -174,7 +174,7 @@ final class PruneCommand implements Callable<Integer> {
         b.append(String.format("# SkipGPT prune: %s at target sparsity %.2f%n%n", m.path().getFileName(), sparsity));
         b.append(String.format("%s, device %s, %d processors.%n%n",
                 ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
-                options.device, Runtime.getRuntime().availableProcessors()));
+                options.device.device, Runtime.getRuntime().availableProcessors()));
         b.append("| model | held-out PPL | module sparsity | FLOP saving |\n|---|---:|---:|---:|\n");
         for (Figures f : rows) {
             b.append(String.format("| %s | %.4f | %.4f | %.4f |%n", f.name(), f.ppl(), f.moduleSparsity(), f.flopSaving()));

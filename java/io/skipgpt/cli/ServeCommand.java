@@ -57,9 +57,8 @@ final class ServeCommand implements Callable<Integer> {
             description = "Decoder layers of a --shape model (default: ${DEFAULT-VALUE}; 0 = all).")
     int layers;
 
-    @Option(names = "--device", paramLabel = "DEVICE", defaultValue = "auto",
-            description = "auto (GPU when usable, else CPU), cpu or cuda. Default: ${DEFAULT-VALUE}.")
-    String device;
+    @Mixin
+    DeviceOptions device;
 
     @Mixin
     RoutingOptions routingOptions;
@@ -135,7 +134,7 @@ final class ServeCommand implements Callable<Integer> {
         ServeSettings settings = new ServeSettings(modelName != null ? modelName : name, maxBatch, perRequest,
                 maxTokensTotal != null ? maxTokensTotal : Math.multiplyExact(maxBatch, perRequest), stepTokens,
                 maxQueue, apiKey);
-        try (weights; Backend backend = ModelOptions.openForModel(device);
+        try (weights; Backend backend = device.open();
                 LlamaModel model = new LlamaModel(config, weights, backend)) {
             Routing routing = routingOptions.open(config, backend, new RoutingStats(config));
             System.err.printf("KV cache pool: %d caches x %d tokens (%.1f MiB)%n", maxBatch, perRequest,

@@ -53,28 +53,31 @@ public record LlamaWeights(
 
     /**
      * A copy of these weights on a backend's device, owned by the caller (close it): every tensor uploaded once,
-     * the tie kept. On a host backend it is still a copy, so the caller can own and close both the same way.
+     * the tie kept. Projections and an untied head go through {@link Backend#uploadWeight}, so they are stored as
+     * the backend's matmul prefers (bf16 on CUDA at bf16 precision); the embedding table, which a lookup reads, and
+     * the norm weights stay fp32. On a host backend it is still a copy, so the caller owns and closes both alike.
      */
     public LlamaWeights uploadTo(Backend backend) {
         List<Tensor> made = new ArrayList<>();
         try {
-            Tensor embed = up(backend, tokenEmbedding, made);
+            Tensor embed = up(backend, tokenEmbedding, false, made);
             List<Layer> ls = new ArrayList<>();
             for (Layer l : layers) {
-                ls.add(new Layer(up(backend, l.attnNorm, made), up(backend, l.wq, made), up(backend, l.wk, made),
-                        up(backend, l.wv, made), up(backend, l.wo, made), up(backend, l.ffnNorm, made),
-                        up(backend, l.wGate, made), up(backend, l.wUp, made), up(backend, l.wDown, made)));
+                ls.add(new Layer(up(backend, l.attnNorm, false, made), up(backend, l.wq, true, made),
+                        up(backend, l.wk, true, made), up(backend, l.wv, true, made), up(backend, l.wo, true, made),
+                        up(backend, l.ffnNorm, false, made), up(backend, l.wGate, true, made),
+                        up(backend, l.wUp, true, made), up(backend, l.wDown, true, made)));
             }
-            Tensor out = tied() ? embed : up(backend, output, made);
-            return new LlamaWeights(embed, List.copyOf(ls), up(backend, outputNorm, made), out);
+            Tensor out = tied() ? embed : up(backend, output, true, made);
+            return new LlamaWeights(embed, List.copyOf(ls), up(backend, outputNorm, false, made), out);
         } catch (RuntimeException e) {
             made.forEach(Tensor::close);
             throw e;
         }
     }
 
-    private static Tensor up(Backend backend, Tensor t, List<Tensor> made) {
-        Tensor d = backend.upload(t);
+    private static Tensor up(Backend backend, Tensor t, boolean matmulWeight, List<Tensor> made) {
+        Tensor d = matmulWeight ? backend.uploadWeight(t) : backend.upload(t);
         made.add(d);
         return d;
     }

@@ -24,7 +24,27 @@ public final class Backends {
      * {@link IllegalArgumentException}.
      */
     public static Backend open(String device, PrintStream notes) {
-        return open(device, notes, GpuProbe::probe, () -> CudaBackend.open(CudaBackend.Precision.FP32));
+        return open(device, "fp32", notes);
+    }
+
+    /**
+     * As {@link #open(String, PrintStream)}, with the CUDA backend's GEMM precision: "fp32" (exact), "tf32" or
+     * "bf16" (weights stored in bf16, fp32 accumulation: the fast path); see {@link CudaBackend}. The CPU computes in
+     * fp32 whatever is asked. Any other precision: {@link IllegalArgumentException}, whichever device is used.
+     */
+    public static Backend open(String device, String precision, PrintStream notes) {
+        CudaBackend.Precision p = precision(precision);
+        return open(device, notes, GpuProbe::probe, () -> CudaBackend.open(p));
+    }
+
+    /** "fp32", "tf32" or "bf16" as a {@link CudaBackend.Precision}. */
+    static CudaBackend.Precision precision(String name) {
+        return switch (name == null ? "" : name) {
+            case "fp32" -> CudaBackend.Precision.FP32;
+            case "tf32" -> CudaBackend.Precision.TF32;
+            case "bf16" -> CudaBackend.Precision.BF16;
+            default -> throw new IllegalArgumentException("unknown precision '" + name + "': expected fp32, tf32 or bf16");
+        };
     }
 
     /** As {@link #open(String, PrintStream)}, with the GPU probe and the CUDA backend supplied (tests stand in). */

@@ -81,6 +81,9 @@ class CliTest {
         r = run("generate", "--model", model.toString(), "--device", "tpu");
         assertNotEquals(0, r.code());
         assertTrue(r.err().contains("tpu"), r.err());
+        r = run("generate", "--model", model.toString(), "--device", "cpu", "--precision", "fp16");
+        assertNotEquals(0, r.code());
+        assertTrue(r.err().contains("unknown precision 'fp16': expected fp32, tf32 or bf16"), r.err());
         r = run("generate", "--model", model.toString(), "--device", "cuda");
         assertNotEquals(0, r.code());
         assertTrue(r.err().startsWith("error: --device cuda: ") && r.err().contains("--device cpu"), r.err());

@@ -38,7 +38,7 @@ class DeviceCliTest {
 
     @AfterEach
     void noDevice() {
-        ModelOptions.deviceForTests = null;
+        DeviceOptions.deviceForTests = null;
     }
 
     @Test
@@ -125,13 +125,13 @@ class DeviceCliTest {
         assertEquals(0, cpu.code(), cpu.err());
         String cpuPart = part.apply(cpu);
         args = argsOf.get();
-        ModelOptions.deviceForTests = () -> {
+        DeviceOptions.deviceForTests = () -> {
             EmulatedDevice d = new EmulatedDevice();
             opened.add(d);
             return d;
         };
         CliTest.Run device = CliTest.run(with(args, "cuda"));
-        ModelOptions.deviceForTests = null;
+        DeviceOptions.deviceForTests = null;
         assertEquals(0, device.code(), device.err());
         assertEquals(cpuPart, part.apply(device), String.join(" ", args));
         assertTrue(!opened.isEmpty(), "the command opened the device");
