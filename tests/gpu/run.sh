@@ -56,7 +56,7 @@ record() {  # record NAME RESULT
 # The model benchmark: shapes, layers and phases (prefill of a 4k prompt; batched decode) — see bench --help.
 MODEL_SHAPES=${MODEL_SHAPES:-"llama2-7b llama3-8b"}
 MODEL_BENCH_ARGS=${MODEL_BENCH_ARGS:-"--layers 4 --pp 4096 --tg 32 --batch 16 --context 512 --sparsity 0.25,0.40 --reps 3 --warmup 1"}
-MODEL_PRECISIONS=${MODEL_PRECISIONS:-"bf16 tf32"}
+MODEL_PRECISIONS=${MODEL_PRECISIONS:-"bf16"}
 
 # ---------------------------------------------------------------- the machine
 have_gpu=0
@@ -219,6 +219,8 @@ if [[ $have_pack == 1 ]]; then
         step_time=0
         echo "skipped: no device" >>"$OUT/java-bench.log"
         record "java bench" "skipped: no device"
+        echo "skipped: no device" >>"$OUT/model-bench.log"
+        record "model bench" "skipped: no device"
     fi
 else
     step_time=0
@@ -228,10 +230,10 @@ fi
 
 # ---------------------------------------------------------------- PyTorch baseline
 # The same shapes as the model benchmark, bf16, through PyTorch (transformers' LlamaForCausalLM when installed).
-run_step "torch baseline" torch.log timeout 200 python3 tests/gpu/torch_baseline.py --layers 4 --prefill 4096 \
-    --batch 16 --context 512 --steps 32 --json "$OUT/torch.jsonl"
+run_step "torch baseline" torch.log timeout 150 python3 tests/gpu/torch_baseline.py --layers 4 --prefill 4096 \
+    --batch 16 --context 512 --json "$OUT/torch.jsonl"
 if [[ $step_rc == 0 ]] && grep -q '^skipped' "$OUT/torch.log"; then
-    record "torch baseline" "skipped: $(grep -m1 '^skipped' "$OUT/torch.log")"
+    record "torch baseline" "$(grep -m1 '^skipped' "$OUT/torch.log")"
 else
     record "torch baseline" "$([[ $step_rc == 0 ]] && echo ok || echo "FAILED (exit $step_rc)")"
 fi
