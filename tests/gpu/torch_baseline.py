@@ -46,6 +46,10 @@ def parse_args():
     p.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     p.add_argument("--impl", choices=["auto", "transformers", "torch"], default="auto",
                    help="auto: transformers when importable, else the hand-written model")
+    p.add_argument("--sdpa", choices=["auto", "no-cudnn"], default="auto",
+                   help="attention kernels torch may pick: auto (all), or no-cudnn (flash, memory-efficient, math):"
+                        " cuDNN's attention plans a graph per new shape, and a decode step's key length is new each"
+                        " step")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON lines here")
     args = p.parse_args()
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -110,8 +114,8 @@ def main():
             row["note"] = why
         rows.append(row)
 
-    print("PyTorch baseline on %s: bf16, random weights, layers: %d, median of %d timed calls after %d warm-ups"
-          % (where, args.layers, args.reps, args.warmup))
+    print("PyTorch baseline on %s: bf16, random weights, layers: %d, median of %d timed calls after %d warm-ups,"
+          " attention kernels: %s" % (where, args.layers, args.reps, args.warmup, args.sdpa))
     print()
     print("| model shape | layers | implementation | prefill tokens | prefill ms | prefill tokens/s "
           "| decode batch x context | decode ms/step | decode tokens/s |")
@@ -137,7 +141,7 @@ def measure(args, name, device, runner):
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     vocab = SHAPES[name][4]
-    with torch.inference_mode():
+    with torch.inference_mode(), attention_kernels(args.sdpa):
         prompt = torch.randint(0, vocab, (1, args.prefill), device=device)
         prefill_ms = median_ms(lambda: runner.prefill(prompt), args.warmup, args.reps, sync)
 
@@ -154,8 +158,19 @@ def measure(args, name, device, runner):
         "prefill_tokens": args.prefill, "prefill_ms": prefill_ms, "prefill_tokens_per_s": args.prefill / prefill_ms * 1e3,
         "decode_batch": args.batch, "decode_context": args.context, "decode_ms_per_step": decode_ms,
         "decode_tokens_per_s": args.batch / decode_ms * 1e3,
-        "warmup": args.warmup, "reps": args.reps,
+        "warmup": args.warmup, "reps": args.reps, "sdpa": args.sdpa,
     }
+
+
+def attention_kernels(choice):
+    """A context in which scaled_dot_product_attention may use only the kernels --sdpa allows."""
+    import contextlib
+
+    if choice == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
 def median_ms(call, warmup, reps, sync):
