@@ -46,8 +46,8 @@ def parse_args():
     p.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     p.add_argument("--impl", choices=["auto", "transformers", "torch"], default="auto",
                    help="auto: transformers when importable, else the hand-written model")
-    p.add_argument("--sdpa", choices=["auto", "no-cudnn"], default="auto",
-                   help="attention kernels torch may pick: auto (all), or no-cudnn (flash, memory-efficient, math):"
+    p.add_argument("--sdpa", choices=["auto", "no-cudnn"], default="no-cudnn",
+                   help="attention kernels torch may pick: no-cudnn (default: flash, memory-efficient, math) or auto (all):"
                         " cuDNN's attention plans a graph per new shape, and a decode step's key length is new each"
                         " step")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON lines here")
