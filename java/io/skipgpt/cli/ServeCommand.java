@@ -2,6 +2,8 @@ package io.skipgpt.cli;
 
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.io.ModelLoader;
+import io.skipgpt.lora.LoraAdapter;
+import io.skipgpt.model.Adapter;
 import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.model.LlamaWeights;
@@ -33,7 +35,9 @@ import picocli.CommandLine.Option;
         footer = {"", "Example:",
                 "  skipgpt serve --model ../shared/data/models/stories260K/stories260K.gguf --port 8080",
                 "  curl -s http://127.0.0.1:8080/v1/completions -H 'Content-Type: application/json' \\",
-                "      -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 40, \"temperature\": 0}'"})
+                "      -d '{\"prompt\": \"Once upon a time\", \"max_tokens\": 40, \"temperature\": 0}'",
+                "A pruned model: --routers runs/demo/routers/routers.safetensors --lora runs/demo/adapter",
+                "(or serve the merged model that prune writes, with its routers)."})
 final class ServeCommand implements Callable<Integer> {
     static final class Source {
         @Option(names = {"-m", "--model"}, paramLabel = "PATH",
@@ -62,6 +66,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Mixin
     RoutingOptions routingOptions;
+
+    @Mixin
+    LoraOptions loraOptions;
 
     @Option(names = "--host", defaultValue = "127.0.0.1", paramLabel = "HOST",
             description = "Address to listen on (default: ${DEFAULT-VALUE}, this machine only).")
@@ -134,8 +141,8 @@ final class ServeCommand implements Callable<Integer> {
         ServeSettings settings = new ServeSettings(modelName != null ? modelName : name, maxBatch, perRequest,
                 maxTokensTotal != null ? maxTokensTotal : Math.multiplyExact(maxBatch, perRequest), stepTokens,
                 maxQueue, apiKey);
-        try (weights; Backend backend = device.open();
-                LlamaModel model = new LlamaModel(config, weights, backend)) {
+        try (weights; Backend backend = device.open(); LoraAdapter lora = loraOptions.open(config, backend);
+                LlamaModel model = new LlamaModel(config, weights, backend, lora == null ? Adapter.NONE : lora)) {
             Routing routing = routingOptions.open(config, backend, new RoutingStats(config));
             System.err.printf("KV cache pool: %d caches x %d tokens (%.1f MiB)%n", maxBatch, perRequest,
                     2.0 * 4 * config.nLayers() * config.kvDim() * perRequest * maxBatch / (1 << 20));

@@ -8,20 +8,13 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
-import io.skipgpt.io.LoadedModel;
-import io.skipgpt.io.ModelLoader;
-import io.skipgpt.lora.LoraAdapter;
-import io.skipgpt.lora.LoraConfig;
-import io.skipgpt.lora.PeftDirectory;
-import io.skipgpt.model.Projection;
 import io.skipgpt.tensor.EmulatedDevice;
-import io.skipgpt.tensor.Tensor;
 import io.skipgpt.testing.SharedData;
+import io.skipgpt.testing.TestAdapters;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.function.Function;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterEach;
@@ -68,17 +61,7 @@ class DeviceCliTest {
     void generateWithALoraAdapter(@TempDir Path dir) throws Exception {
         Path gguf = SharedData.require("models/stories260K/stories260K.gguf");
         Path adapter = dir.resolve("adapter");
-        try (LoadedModel m = ModelLoader.load(gguf, null);
-             LoraAdapter lora = LoraAdapter.initialise(m.config(), LoraConfig.DEFAULT, 5)) {
-            SplittableRandom random = new SplittableRandom(9);
-            for (Projection p : LoraConfig.DEFAULT.targets()) {
-                for (int l = 0; l < m.config().nLayers(); l++) {
-                    Tensor b = lora.b(l, p);
-                    for (long i = 0; i < b.size(); i++) b.set(i, (float) (random.nextDouble() - 0.5) * 0.2f);
-                }
-            }
-            PeftDirectory.write(adapter, lora, gguf.toString());
-        }
+        TestAdapters.writeRandom(adapter, gguf, 5);
         sameOnBoth(r -> r.out(), "generate", "--model", gguf.toString(), "--lora", adapter.toString(),
                 "--max-tokens", "24");
     }

@@ -8,6 +8,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.skipgpt.cli.Main;
 import io.skipgpt.testing.SharedData;
+import io.skipgpt.testing.TestAdapters;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.net.ServerSocket;
@@ -18,6 +19,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The serve and serve-bench commands as a newcomer uses them, on the real stories260K. */
 class ServeCommandTest {
@@ -85,6 +87,43 @@ class ServeCommandTest {
                 double cpu = level.get("server_cpu_ms_per_token").getAsDouble();
                 assertTrue(Double.isFinite(cpu) && cpu >= 0, level.toString());
             }
+        } finally {
+            serve.interrupt();
+            serve.join();
+        }
+        assertEquals(0, code.get());
+    }
+
+    /** serve --lora applies the adapter: a greedy completion equals generate --lora's continuation. */
+    @Test
+    @Timeout(60)
+    void servesWithALoraAdapter(@TempDir Path dir) throws Exception {
+        Path model = SharedData.require("models/stories260K/stories260K.gguf");
+        Path adapter = dir.resolve("adapter");
+        TestAdapters.writeRandom(adapter, model, 3);
+        String generated = captureOut(() -> assertEquals(0, Main.run("generate", "--model", model.toString(),
+                "--lora", adapter.toString(), "--prompt", "Once upon a time", "--max-tokens", "12", "--device", "cpu")));
+        String plain = captureOut(() -> assertEquals(0, Main.run("generate", "--model", model.toString(),
+                "--prompt", "Once upon a time", "--max-tokens", "12", "--device", "cpu")));
+        assertTrue(!generated.equals(plain), "the adapter changes the story: " + generated);
+        int port;
+        try (ServerSocket probe = new ServerSocket(0)) {
+            port = probe.getLocalPort();
+        }
+        AtomicInteger code = new AtomicInteger(-1);
+        Thread serve = new Thread(() -> code.set(Main.run("serve", "--model", model.toString(), "--device", "cpu",
+                "--port", Integer.toString(port), "--ctx", "128", "--max-batch", "2", "--lora", adapter.toString())));
+        serve.start();
+        try {
+            LoadGenerator client = new LoadGenerator(URI.create("http://127.0.0.1:" + port), null);
+            awaitUp(client);
+            JsonObject body = new JsonObject();
+            body.addProperty("prompt", "Once upon a time");
+            body.addProperty("max_tokens", 12);
+            body.addProperty("temperature", 0);
+            LoadGenerator.Outcome o = client.send("/v1/completions", body);
+            assertEquals(null, o.error());
+            assertEquals(generated.strip(), o.text().strip());
         } finally {
             serve.interrupt();
             serve.join();
