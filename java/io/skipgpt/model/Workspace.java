@@ -36,6 +36,8 @@ final class Workspace implements AutoCloseable {
     int[] hostIdx; // [cap] kept rows, or the rows the head reads
     int[] hostKeptPos; // [cap] their positions
     float[] hostGates; // [cap] masked-dense gates
+    private Tensor stageInts; // [cap, 1] host staging of the int arrays on their way to the device
+    private Tensor stageFloats; // [cap, 1] likewise for floats
     private int logitCap;
 
     Workspace(LlamaConfig config, Backend backend) {
@@ -71,6 +73,8 @@ final class Workspace implements AutoCloseable {
         hostIdx = new int[cap];
         hostKeptPos = new int[cap];
         hostGates = new float[cap];
+        stageInts = Tensor.i32(cap, 1);
+        stageFloats = Tensor.f32(cap, 1);
         capacity = cap;
     }
 
@@ -84,21 +88,24 @@ final class Workspace implements AutoCloseable {
         return logits.rows(0, n);
     }
 
-    /** Copies the first n values of a host array into a [cap, 1] device tensor; returns the [n, 1] view. */
+    /**
+     * Copies the first n values of a host array into a [cap, 1] device tensor (through a staging tensor allocated
+     * with the workspace, so an upload allocates nothing); returns the [n, 1] view.
+     */
     Tensor upload(Tensor dst, int[] values, int n) {
+        Tensor stage = stageInts.rows(0, n);
+        stage.i32().put(values, 0, n);
         Tensor view = dst.rows(0, n);
-        try (Tensor host = Tensor.ofInts(java.util.Arrays.copyOf(values, n), n, 1)) {
-            backend.copy(view, host);
-        }
+        backend.copy(view, stage);
         return view;
     }
 
     /** As {@link #upload(Tensor, int[], int)} for floats. */
     Tensor upload(Tensor dst, float[] values, int n) {
+        Tensor stage = stageFloats.rows(0, n);
+        stage.f32().put(values, 0, n);
         Tensor view = dst.rows(0, n);
-        try (Tensor host = Tensor.of(java.util.Arrays.copyOf(values, n), n, 1)) {
-            backend.copy(view, host);
-        }
+        backend.copy(view, stage);
         return view;
     }
 
@@ -115,7 +122,8 @@ final class Workspace implements AutoCloseable {
         if (logitCap > 0) logits.close();
         logitCap = 0;
         if (capacity == 0) return;
-        for (Tensor t : new Tensor[] {x, xb, q, k, v, att, proj, gate, up, ids, pos, xg, idx, keptPos, gates}) {
+        for (Tensor t : new Tensor[] {x, xb, q, k, v, att, proj, gate, up, ids, pos, xg, idx, keptPos, gates,
+                stageInts, stageFloats}) {
             t.close();
         }
         capacity = 0;
