@@ -176,22 +176,31 @@ final class BenchCommand implements Callable<Integer> {
             if (json) {
                 System.out.println(new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create().toJson(o));
             } else {
-                System.out.printf("%s on %s, %d cores available (OPENBLAS_NUM_THREADS=%s, OMP_NUM_THREADS=%s); tok/s: median"
-                        + " of %d (min-max); CPU share: CPU time used / (wall time x cores), well below 1 when other work"
-                        + " competed; per CPU-s: tokens per CPU second%n", what, backend.name(),
-                        Runtime.getRuntime().availableProcessors(), System.getenv("OPENBLAS_NUM_THREADS"),
-                        System.getenv("OMP_NUM_THREADS"), reps);
-                System.out.printf("| test | variant | sparsity | tok/s | CPU share | speed-up | FLOP bound | speed-up / bound"
-                        + " | bound with head | speed-up / bound with head | tok per CPU-s | speed-up by CPU time |%n"
-                        + "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|%n");
+                // On a device the process's CPU time says nothing about the work: the table leaves it out.
+                boolean cpu = backend.device() == Device.CPU;
+                if (cpu) {
+                    System.out.printf("%s on %s, %d cores available (OPENBLAS_NUM_THREADS=%s, OMP_NUM_THREADS=%s); tok/s:"
+                            + " median of %d (min-max); CPU share: CPU time used / (wall time x cores), well below 1 when"
+                            + " other work competed; per CPU-s: tokens per CPU second%n", what, backend.name(),
+                            Runtime.getRuntime().availableProcessors(), System.getenv("OPENBLAS_NUM_THREADS"),
+                            System.getenv("OMP_NUM_THREADS"), reps);
+                } else {
+                    System.out.printf("%s on %s; tok/s: median of %d (min-max)%n", what, backend.name(), reps);
+                }
+                System.out.printf("| test | variant | sparsity | tok/s |%s speed-up | FLOP bound | speed-up / bound"
+                        + " | bound with head | speed-up / bound with head |%s%n|---|---|---:|---:|%s---:|---:|---:|---:|---:|%s%n",
+                        cpu ? " CPU share |" : "", cpu ? " tok per CPU-s | speed-up by CPU time |" : "",
+                        cpu ? "---:|" : "", cpu ? "---:|---:|" : "");
                 for (Bench.Result r : results) {
                     Bench.Figures f = r.figures(), d = dense(results, r).figures();
                     double speedup = f.median() / d.median();
                     double bound = r.stats().flopBound();
-                    System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.2f (%.2f-%.2f) | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f"
-                            + " | %.2f | %.2f |%n", f.label(), r.variant().label(), r.stats().moduleSparsity(), f.median(),
-                            f.min(), f.max(), f.cpuShare(), speedup, bound, speedup / bound, r.modelBound(),
-                            speedup / r.modelBound(), f.perCpuSecond(), f.perCpuSecond() / d.perCpuSecond());
+                    System.out.printf(Locale.ROOT, "| %s | %s | %.3f | %.2f (%.2f-%.2f) |%s %.2f | %.2f | %.2f | %.2f | %.2f |%s%n",
+                            f.label(), r.variant().label(), r.stats().moduleSparsity(), f.median(), f.min(), f.max(),
+                            cpu ? String.format(Locale.ROOT, " %.2f |", f.cpuShare()) : "", speedup, bound,
+                            speedup / bound, r.modelBound(), speedup / r.modelBound(),
+                            cpu ? String.format(Locale.ROOT, " %.2f | %.2f |", f.perCpuSecond(),
+                                    f.perCpuSecond() / d.perCpuSecond()) : "");
                 }
                 if (profiles != null) printProfiles(profiles);
             }

@@ -94,6 +94,13 @@ class DeviceCliTest {
                 "--warmup", "0", "--sparsity", "0.25", "--json");
         sameOnBoth(r -> "", "bench", "--shape", "tiny", "--layers", "2", "--pp", "8", "--tg", "2", "--batch", "3",
                 "--context", "4", "--reps", "1", "--warmup", "0", "--sparsity", "0.4", "--json");
+        // the table on a device leaves out the process's CPU time, which says nothing about device work
+        DeviceOptions.deviceForTests = EmulatedDevice::new;
+        CliTest.Run table = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "8", "--tg", "2", "--reps", "1",
+                "--warmup", "0", "--sparsity", "0.4", "--device", "cuda");
+        assertEquals(0, table.code(), table.err());
+        assertTrue(table.out().contains("| test | variant | sparsity | tok/s | speed-up | FLOP bound |")
+                && !table.out().contains("CPU share") && table.out().contains("| tg2 | random 0.40 |"), table.out());
     }
 
     /** Runs the command on the CPU and on the emulated device; the part of the output chosen must agree. */
