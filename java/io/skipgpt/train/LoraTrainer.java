@@ -23,8 +23,9 @@ import java.util.Map;
  * adapter is written as a PEFT directory into the output directory, beside the JSONL log and the checkpoints;
  * the loop, its atomic checkpoints and exact resume are {@link TrainingLoop}'s.
  *
- * <p>On a device backend the passes run there, on copies of the base weights, the router weight and the adapter;
- * the adapter's master copy stays on the host, where AdamW updates it, and moves in one copy per step each way.
+ * <p>On a device backend the passes run there, the gates' sampling included, on copies of the base weights, the
+ * routers and the adapter; the adapter's master copy stays on the host, where AdamW updates it, and moves in one copy
+ * per step each way.
  */
 public final class LoraTrainer {
     /** How the gates decide while the adapter trains. */
@@ -65,6 +66,7 @@ public final class LoraTrainer {
             o.addProperty("weight_decay", weightDecay);
             o.addProperty("clip", clip);
             o.addProperty("seed", seed);
+            o.addProperty("gate_noise", RouterTrainer.GATE_NOISE);
             return o;
         }
     }
@@ -112,10 +114,11 @@ public final class LoraTrainer {
                 LoraAdapter grads = LoraAdapter.zeros(config, options.lora());
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> routerWeight = routers == null ? null : OnBackend.of(routers.weight(), backend);
+                OnBackend<Tensor> routerBias = routers == null ? null : OnBackend.of(routers.bias(), backend);
                 OnBackend<LoraAdapter> loraOn = OnBackend.of(lora, backend);
                 OnBackend<LoraAdapter> gradsOn = OnBackend.of(grads, backend)) {
-            GatedLlama gated = new GatedLlama(config, base.get(), backend, routers,
-                    routerWeight == null ? null : routerWeight.get(), loraOn.get());
+            GatedLlama gated = new GatedLlama(config, base.get(), backend, routers == null ? null : routerWeight.get(),
+                    routers == null ? null : routerBias.get(), loraOn.get());
             Stage stage = new Stage(lora, grads, base.get(), loraOn, gradsOn, gated);
             return new TrainingLoop(config, data, settings, out, progress).run(stage, resume, stopAfter);
         }
@@ -128,7 +131,8 @@ public final class LoraTrainer {
         private final OnBackend<LoraAdapter> loraOn, gradsOn;
         private final List<AdamW.Param> params = new ArrayList<>();
         private final GatedLlama gated;
-        private Rng noise = Rng.derived(options.seed(), 1);
+        private final long noiseKey = Rng.derived(options.seed(), 1).nextLong();
+        private GateNoise noise = new GateNoise(noiseKey, 0);
         private Rng dropout = Rng.derived(options.seed(), 2);
 
         /**
@@ -164,19 +168,19 @@ public final class LoraTrainer {
 
         @Override
         public long[] rngStates() {
-            return new long[] {noise.state(), dropout.state()};
+            return new long[] {noise.position(), dropout.state()};
         }
 
         @Override
         public void restoreRngs(long[] states) {
-            noise = new Rng(states[0]);
+            noise = new GateNoise(noiseKey, states[0]);
             dropout = new Rng(states[1]);
         }
 
         @Override
         public void microBatch(TokenDataset.Batch batch, long step, TrainingLoop.StepFigures f) {
             f.tau = 1;
-            Rng gateNoise = options.gates() == Gates.SAMPLE ? noise : null;
+            GateNoise gateNoise = options.gates() == Gates.SAMPLE ? noise : null;
             GatedLlama.Tape[] tapes = new GatedLlama.Tape[batch.size()];
             try {
                 double nll = 0, gates = 0;
@@ -218,7 +222,8 @@ public final class LoraTrainer {
 
         @Override
         public List<String> resumeKeys() {
-            return List.of("targets", "rank", "lora_alpha", "dropout", "gates", "steps", "batch", "accum", "seed");
+            return List.of("targets", "rank", "lora_alpha", "dropout", "gates", "steps", "batch", "accum", "seed",
+                    "gate_noise");
         }
 
         @Override

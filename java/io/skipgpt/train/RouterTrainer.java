@@ -18,11 +18,11 @@ import java.util.Map;
  * Stage 1 of SkipGPT: router tuning with the base model frozen. Loss {@code CE + alpha·|(1 − T) − r|} where r is
  * the mean of all execute gates of the batch (every token, layer and both module kinds); hard Gumbel gates with
  * a straight-through gradient, tau annealed linearly 5 → 1 over the run; AdamW with clipping. The loop, its
- * atomic checkpoints (routers, optimizer moments, step, data position, noise generator) and exact resume are
+ * atomic checkpoints (routers, optimizer moments, step, data position, noise position) and exact resume are
  * {@link TrainingLoop}'s.
  *
- * <p>On a device backend the passes run there, on a copy of the base weights made once per run and a copy of the
- * router weight; the routers' master copy stays on the host, where AdamW updates it and the gates are sampled.
+ * <p>On a device backend the passes run there, the gates' sampling included, on a copy of the base weights made once
+ * per run and copies of the routers; the routers' master copy stays on the host, where AdamW updates it.
  */
 public final class RouterTrainer {
     /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
@@ -54,9 +54,16 @@ public final class RouterTrainer {
             o.addProperty("weight_decay", weightDecay);
             o.addProperty("clip", clip);
             o.addProperty("seed", seed);
+            o.addProperty("gate_noise", GATE_NOISE);
             return o;
         }
     }
+
+    /**
+     * How the gates' Gumbel noise is drawn, in checkpoints: a checkpoint made with another generator (the host
+     * SplitMix64 of earlier versions) cannot be resumed exactly, so it is refused.
+     */
+    static final String GATE_NOISE = "philox4x32-10";
 
     private final LlamaConfig config;
     private final LlamaWeights weights;
@@ -108,8 +115,10 @@ public final class RouterTrainer {
                 Tensor dBias = Tensor.f32(config.nLayers() * 4, 1);
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
-                OnBackend<Tensor> weightGrad = OnBackend.of(dWeight, backend)) {
-            Stage stage = new Stage(routers, dWeight, dBias, base.get(), weight, weightGrad);
+                OnBackend<Tensor> bias = OnBackend.of(routers.bias(), backend);
+                OnBackend<Tensor> weightGrad = OnBackend.of(dWeight, backend);
+                OnBackend<Tensor> biasGrad = OnBackend.of(dBias, backend)) {
+            Stage stage = new Stage(routers, dWeight, dBias, base.get(), List.of(weight, bias), List.of(weightGrad, biasGrad));
             return new TrainingLoop(config, data, settings, out, progress).run(stage, resume, stopAfter);
         }
     }
@@ -171,30 +180,31 @@ public final class RouterTrainer {
 
     /**
      * Stage 1: the routers train against CE and the sparsity penalty, tau annealed 5 -> 1. The passes read the
-     * router weight and add into its gradient where the backend's ops run; the bias and its gradient stay on the
-     * host, where the gate math uses them.
+     * routers and add into their gradients where the backend's ops run.
      */
     private final class Stage implements TrainingLoop.Stage {
         private final Routers routers;
-        private final Tensor dBias;
         private final LlamaWeights base;
-        private final OnBackend<Tensor> weight, weightGrad;
+        private final List<OnBackend<Tensor>> values, grads; // {weight, bias}
         private final List<AdamW.Param> params;
         private final GatedLlama gated;
         private final LinearAnneal tau = LinearAnneal.gumbelTau(options.steps());
-        private Rng noise = Rng.derived(options.seed(), 1);
+        private final long noiseKey = Rng.derived(options.seed(), 1).nextLong();
+        private GateNoise noise = new GateNoise(noiseKey, 0);
 
-        /** dWeight, dBias: AdamW's gradients, on the host; base: the weights where the backend's ops read them. */
-        Stage(Routers routers, Tensor dWeight, Tensor dBias, LlamaWeights base, OnBackend<Tensor> weight,
-              OnBackend<Tensor> weightGrad) {
+        /**
+         * dWeight, dBias: AdamW's gradients, on the host; base: the weights where the backend's ops read them;
+         * values, grads: the routers' weight and bias, and their gradients, where the backend's ops use them.
+         */
+        Stage(Routers routers, Tensor dWeight, Tensor dBias, LlamaWeights base, List<OnBackend<Tensor>> values,
+              List<OnBackend<Tensor>> grads) {
             this.routers = routers;
-            this.dBias = dBias;
             this.base = base;
-            this.weight = weight;
-            this.weightGrad = weightGrad;
+            this.values = values;
+            this.grads = grads;
             this.params = List.of(new AdamW.Param("router.weight", routers.weight(), dWeight, true),
                     new AdamW.Param("router.bias", routers.bias(), dBias, false));
-            this.gated = new GatedLlama(config, base, backend, routers, weight.get(), null);
+            this.gated = new GatedLlama(config, base, backend, values.get(0).get(), values.get(1).get(), null);
         }
 
         @Override
@@ -204,23 +214,23 @@ public final class RouterTrainer {
 
         @Override
         public void toBackend() {
-            weight.upload();
-            weightGrad.upload();
+            values.forEach(OnBackend::upload);
+            grads.forEach(OnBackend::upload);
         }
 
         @Override
         public void gradsToHost() {
-            weightGrad.download();
+            grads.forEach(OnBackend::download);
         }
 
         @Override
         public long[] rngStates() {
-            return new long[] {noise.state()};
+            return new long[] {noise.position()};
         }
 
         @Override
         public void restoreRngs(long[] states) {
-            noise = new Rng(states[0]);
+            noise = new GateNoise(noiseKey, states[0]);
         }
 
         // Forward every sequence (gates sampled), then the batch's CE and sparsity ratio r, then backward every
@@ -247,7 +257,7 @@ public final class RouterTrainer {
                 // d(alpha·|c − r|)/dg = alpha·sign(r − c)/decisions for every gate (straight-through).
                 float gateGrad = (float) (options.alpha() * Math.signum(-gap) / decisions);
                 for (GatedLlama.Tape tape : tapes) {
-                    gated.backward(tape, (float) (1.0 / tokens), gateGrad, weightGrad.get(), dBias, null);
+                    gated.backward(tape, (float) (1.0 / tokens), gateGrad, grads.get(0).get(), grads.get(1).get(), null);
                 }
             } finally {
                 for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
@@ -285,7 +295,7 @@ public final class RouterTrainer {
 
         @Override
         public List<String> resumeKeys() {
-            return List.of("sparsity", "steps", "batch", "accum", "alpha", "seed");
+            return List.of("sparsity", "steps", "batch", "accum", "alpha", "seed", "gate_noise");
         }
 
         @Override

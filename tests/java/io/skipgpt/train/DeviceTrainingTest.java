@@ -45,12 +45,11 @@ class DeviceTrainingTest {
             TrainingRuns.Run device = TrainingRuns.routers(CONFIG, w, dev, RouterTrainerTest.data(dir), routerOptions(),
                     dir.resolve("device"), STEPS, false);
             assertSameRun(host, device);
-            // Down: per sequence its losses, and per layer the router logits (forward) and dL/dg (backward); per step
-            // the router weight's gradient. Up: per sequence its ids, positions and targets, and per layer the gates
-            // and dz; per step the router weight and its zeroed gradient.
-            int layers = CONFIG.nLayers(), sequences = STEPS * BATCH * ACCUM;
-            assertCopies(dev, sequences * (2L * layers + 1) + STEPS,
-                    sequences * (3L + 2 * layers) + 2L * (STEPS + 2) + tensorsOf(w));
+            // Down: per sequence its losses and its gates; per step the router weight's and bias's gradients. Up: per
+            // sequence its ids, positions and targets; per step the router weight and bias and their zeroed gradients.
+            // The gates are sampled and differentiated on the device: nothing crosses per layer.
+            int sequences = STEPS * BATCH * ACCUM;
+            assertCopies(dev, sequences * 2L + 2L * STEPS, sequences * 3L + 4L * (STEPS + 2) + tensorsOf(w));
             assertEquals(0, dev.liveTensors(), "device tensors left open");
 
             Path split = dir.resolve("split");
@@ -70,12 +69,13 @@ class DeviceTrainingTest {
             TrainingRuns.Run device = TrainingRuns.lora(CONFIG, w, dev, RouterTrainerTest.data(dir), routers,
                     loraOptions(), dir.resolve("device"), STEPS, false);
             assertSameRun(host, device);
-            // Down: per sequence its losses and per layer the router logits; per step the adapter's gradients. Up: per
-            // layer the gates and each target's dropout mask; per step the adapter and its zeroed gradients.
+            // Down: per sequence its losses and its gates; per step the adapter's gradients. Up: per sequence its ids,
+            // positions and targets, and per layer each target's dropout mask; per step the adapter and its zeroed
+            // gradients.
             int layers = CONFIG.nLayers(), targets = LoraTrainerTest.LORA.targets().size();
             int sequences = STEPS * BATCH * ACCUM;
-            assertCopies(dev, sequences * (layers + 1L) + STEPS,
-                    sequences * (3L + layers * (1L + targets)) + 2L * (STEPS + 1) + tensorsOf(w) + 3);
+            assertCopies(dev, sequences * 2L + STEPS,
+                    sequences * (3L + (long) layers * targets) + 2L * (STEPS + 1) + tensorsOf(w) + 4);
             assertEquals(0, dev.liveTensors(), "device tensors left open");
 
             Path split = dir.resolve("split");
@@ -92,8 +92,8 @@ class DeviceTrainingTest {
         expected.tensors().forEach((name, t) -> assertArrayEquals(t, actual.tensors().get(name), name));
     }
 
-    // At most the copies the design makes; the uploads' bounds count the setup too (the weights once; the router
-    // weight, the adapter and their gradients at construction and at the first step).
+    // At most the copies the design makes; the uploads' bounds count the setup too (the weights once; the routers, the
+    // adapter and their gradients at construction and at the first step).
     private static void assertCopies(EmulatedDevice dev, long downloads, long uploads) {
         System.out.printf("emulated device: %d downloads (bound %d), %d uploads (bound %d)%n", dev.downloads(), downloads,
                 dev.uploads(), uploads);
