@@ -21,8 +21,9 @@ import java.util.Map;
  * atomic checkpoints (routers, optimizer moments, step, data position, noise position) and exact resume are
  * {@link TrainingLoop}'s.
  *
- * <p>On a device backend the passes run there, the gates' sampling included, on a copy of the base weights made once
- * per run and copies of the routers; the routers' master copy stays on the host, where AdamW updates it.
+ * <p>On a device backend the whole step runs there — the passes, the gates' sampling, AdamW — on a copy of the base
+ * weights made once per run and copies of the routers, which train there; the host copy of the routers is refreshed
+ * for each held-out evaluation and for the result.
  */
 public final class RouterTrainer {
     /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
@@ -111,15 +112,13 @@ public final class RouterTrainer {
         TrainingLoop.Settings settings = new TrainingLoop.Settings(options.steps(), options.batch(), options.accum(),
                 schedule, options.weightDecay(), options.clip(), options.evalEvery(), options.checkpointEvery());
         try (Routers routers = Routers.initialise(config.nLayers(), config.dim(), options.seed());
-                Tensor dWeight = Tensor.f32(config.nLayers() * 4, config.dim());
-                Tensor dBias = Tensor.f32(config.nLayers() * 4, 1);
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
                 OnBackend<Tensor> bias = OnBackend.of(routers.bias(), backend);
-                OnBackend<Tensor> weightGrad = OnBackend.of(dWeight, backend);
-                OnBackend<Tensor> biasGrad = OnBackend.of(dBias, backend)) {
-            Stage stage = new Stage(routers, dWeight, dBias, base.get(), List.of(weight, bias), List.of(weightGrad, biasGrad));
-            return new TrainingLoop(config, data, settings, out, progress).run(stage, resume, stopAfter);
+                Tensor dWeight = backend.allocate(Tensor.DType.F32, config.nLayers() * 4, config.dim());
+                Tensor dBias = backend.allocate(Tensor.DType.F32, config.nLayers() * 4, 1)) {
+            Stage stage = new Stage(routers, base.get(), weight, bias, dWeight, dBias);
+            return new TrainingLoop(config, backend, data, settings, out, progress).run(stage, resume, stopAfter);
         }
     }
 
@@ -185,7 +184,7 @@ public final class RouterTrainer {
     private final class Stage implements TrainingLoop.Stage {
         private final Routers routers;
         private final LlamaWeights base;
-        private final List<OnBackend<Tensor>> values, grads; // {weight, bias}
+        private final OnBackend<Tensor> weight, bias;
         private final List<AdamW.Param> params;
         private final GatedLlama gated;
         private final LinearAnneal tau = LinearAnneal.gumbelTau(options.steps());
@@ -193,34 +192,23 @@ public final class RouterTrainer {
         private GateNoise noise = new GateNoise(noiseKey, 0);
 
         /**
-         * dWeight, dBias: AdamW's gradients, on the host; base: the weights where the backend's ops read them;
-         * values, grads: the routers' weight and bias, and their gradients, where the backend's ops use them.
+         * routers: the host copy; base: the weights where the backend's ops read them; weight, bias: the routers'
+         * tensors there, and dWeight, dBias their gradients.
          */
-        Stage(Routers routers, Tensor dWeight, Tensor dBias, LlamaWeights base, List<OnBackend<Tensor>> values,
-              List<OnBackend<Tensor>> grads) {
+        Stage(Routers routers, LlamaWeights base, OnBackend<Tensor> weight, OnBackend<Tensor> bias, Tensor dWeight,
+              Tensor dBias) {
             this.routers = routers;
             this.base = base;
-            this.values = values;
-            this.grads = grads;
-            this.params = List.of(new AdamW.Param("router.weight", routers.weight(), dWeight, true),
-                    new AdamW.Param("router.bias", routers.bias(), dBias, false));
-            this.gated = new GatedLlama(config, base, backend, values.get(0).get(), values.get(1).get(), null);
+            this.weight = weight;
+            this.bias = bias;
+            this.params = List.of(new AdamW.Param("router.weight", weight.get(), dWeight, true),
+                    new AdamW.Param("router.bias", bias.get(), dBias, false));
+            this.gated = new GatedLlama(config, base, backend, weight.get(), bias.get(), null);
         }
 
         @Override
         public List<AdamW.Param> params() {
             return params;
-        }
-
-        @Override
-        public void toBackend() {
-            values.forEach(OnBackend::upload);
-            grads.forEach(OnBackend::upload);
-        }
-
-        @Override
-        public void gradsToHost() {
-            grads.forEach(OnBackend::download);
         }
 
         @Override
@@ -257,16 +245,19 @@ public final class RouterTrainer {
                 // d(alpha·|c − r|)/dg = alpha·sign(r − c)/decisions for every gate (straight-through).
                 float gateGrad = (float) (options.alpha() * Math.signum(-gap) / decisions);
                 for (GatedLlama.Tape tape : tapes) {
-                    gated.backward(tape, (float) (1.0 / tokens), gateGrad, grads.get(0).get(), grads.get(1).get(), null);
+                    gated.backward(tape, (float) (1.0 / tokens), gateGrad, params.get(0).grad(), params.get(1).grad(),
+                            null);
                 }
             } finally {
                 for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
             }
         }
 
+        /** With the routers as they train: their host copy refreshed first. */
         @Override
         public HeldOut evaluate() {
-            return RouterTrainer.this.evaluate(base, routers, data.heldOut());
+            toHost();
+            return heldOut();
         }
 
         @Override
@@ -274,18 +265,31 @@ public final class RouterTrainer {
             return String.format(" (target %.4f)", options.sparsity());
         }
 
+        /** With calibration, the shifted bias goes back to the device as well, where later evaluations read it. */
         @Override
         public String writeResult() throws IOException {
+            toHost();
             if (options.calibrate()) {
                 RouterFile.write(rawRoutersFile(out), routers);
-                HeldOut before = evaluate();
+                HeldOut before = heldOut();
                 double delta = calibrate(base, routers, CALIBRATION_SEQUENCES);
+                bias.upload();
                 progress.printf("calibrated the execute threshold by %.4f on %d training sequences: held-out sparsity "
                         + "%.4f -> %.4f%n", delta, CALIBRATION_SEQUENCES, before.moduleSparsity(),
-                        evaluate().moduleSparsity());
+                        heldOut().moduleSparsity());
             }
             RouterFile.write(routersFile(out), routers);
             return "wrote " + routersFile(out);
+        }
+
+        // The routers' host copy as they train (nothing to copy on a host backend, where it is what trains).
+        private void toHost() {
+            weight.download();
+            bias.download();
+        }
+
+        private HeldOut heldOut() {
+            return RouterTrainer.this.evaluate(base, routers, data.heldOut());
         }
 
         @Override
