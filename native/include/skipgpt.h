@@ -132,6 +132,42 @@ void sg_cpu_lora_forward(float *out, const float *x, const float *a, const float
 void sg_cpu_lora_backward(float *dx, float *da, float *db, const float *dy, const float *x, const float *a,
                           const float *b, int n, int k, int m, int r, float scale);
 
+/* ---------------------------------------------------------------- CPU training kernels (native/cpu)
+ * The per-step work of training outside the passes: the routers' gates with their Gumbel noise, and AdamW. Both
+ * compute as the plain-Java code they replace did (double precision, no fused multiply-adds), and their CUDA twins
+ * compute the same bits (skipgpt_training.h holds the shared arithmetic). */
+
+/* Router gates of masked-dense training for n rows. z[n, 4] holds each row's router logits (attention execute,
+ * attention skip, MLP execute, MLP skip), bias[4] is added to them in float. For row i and module j (0 attention,
+ * 1 MLP), with ze = z[i, 2j] + bias[2j] and zs = z[i, 2j + 1] + bias[2j + 1]:
+ *   a = (ze + Ge) - (zs + Gs) in double with Gumbel noise G = -log(-log(u)) when noise != 0, else a = ze - zs;
+ *   soft[j, i] = 1 / (1 + exp(-a / tau)), and gates[j, i] = 1 if a > 0 else 0.
+ * Given hard_gates[2, n] (another pass's gates) the gates are instead hard_gates[j, i] + (soft[j, i] -
+ * hard_soft[j, i]) when hard_soft is not NULL (the straight-through surrogate), else hard_gates[j, i].
+ * The uniforms come from Philox4x32-10 with key (key & 0xffffffff, key >> 32) and counter (i, j, offset &
+ * 0xffffffff, offset >> 32): words 0 and 1 make ue, words 2 and 3 us, each ((w_hi << 32 | w_lo) >> 12) + 0.5
+ * times 2^-52. So a call draws noise of its own for every offset, and sg_cuda_router_gates draws the same bits. */
+void sg_cpu_router_gates(float *gates, float *soft, const float *z, const float *bias, int n, double tau, int noise,
+                         uint64_t key, uint64_t offset, const float *hard_gates, const float *hard_soft);
+
+/* Backward of sg_cpu_router_gates through the soft gates (straight-through): for row i and module j, with
+ * c = dgates[j, i] + gate_grad (float) and s = soft[j, i], d = c * s * (1 - s) / tau in double, rounded to float:
+ *   dz[i, 2j] = d, dz[i, 2j + 1] = -d   (written)
+ *   dbias[k] += sum_i dz[i, k]          (summed in float, row by row) */
+void sg_cpu_router_gates_backward(float *dz, float *dbias, const float *dgates, const float *soft, int n,
+                                  float gate_grad, double tau);
+
+/* AdamW (decoupled weight decay) in place over len elements of param, grad, m, v, in double:
+ *   g = grad * grad_scale, rounded to float      (grad_scale: 1 / accumulation steps times the clipping factor)
+ *   m = beta1 * m + (1 - beta1) * g,   v = beta2 * v + (1 - beta2) * g * g   (stored as float)
+ *   param = param * keep - step_size * m / (sqrt(v) / sqrt_correction2 + eps)   (m, v before rounding)
+ * with keep = 1 - lr * weight_decay (or 1), step_size = lr / (1 - beta1^t), sqrt_correction2 = sqrt(1 - beta2^t). */
+void sg_cpu_adamw(float *param, const float *grad, float *m, float *v, int64_t len, double grad_scale, double beta1,
+                  double beta2, double eps, double step_size, double sqrt_correction2, double keep);
+
+/* *acc += sum of x[i]^2 over len elements, in double, in index order (the squared norm of a gradient). */
+void sg_cpu_sum_squares(double *acc, const float *x, int64_t len);
+
 /* ---------------------------------------------------------------- GPU probe (native/cpu) */
 
 /* Looks for a usable NVIDIA GPU by dlopen()ing the driver (libcuda.so.1) - nothing links CUDA.
@@ -186,6 +222,19 @@ void sg_cuda_lora_forward(float *out, const float *x, const float *a, const floa
                           float scale, void *stream);
 void sg_cuda_lora_backward(float *dx, float *da, float *db, const float *dy, const float *x, const float *a,
                            const float *b, int n, int k, int m, int r, float scale, void *stream);
+
+/* Training twins. sg_cuda_router_gates draws the same uniforms as the CPU (integer Philox, the same conversion);
+ * its logarithms and exponentials are the device's, so soft gates may differ from the CPU's in their last bit.
+ * sg_cuda_router_gates_backward sums dbias in one block (in a fixed order, not the CPU's). sg_cuda_adamw computes the
+ * CPU's bits exactly (correctly rounded double operations, none fused). sg_cuda_sum_squares adds per-block partial
+ * sums into *acc (device memory) with atomicAdd, so its last bits vary from run to run. */
+void sg_cuda_router_gates(float *gates, float *soft, const float *z, const float *bias, int n, double tau, int noise,
+                          uint64_t key, uint64_t offset, const float *hard_gates, const float *hard_soft, void *stream);
+void sg_cuda_router_gates_backward(float *dz, float *dbias, const float *dgates, const float *soft, int n,
+                                   float gate_grad, double tau, void *stream);
+void sg_cuda_adamw(float *param, const float *grad, float *m, float *v, int64_t len, double grad_scale, double beta1,
+                   double beta2, double eps, double step_size, double sqrt_correction2, double keep, void *stream);
+void sg_cuda_sum_squares(double *acc, const float *x, int64_t len, void *stream);
 
 /* bf16 storage, CUDA only: the CUDA backend keeps linear weights in bfloat16 for cuBLAS's bf16 GEMM (fp32
  * accumulation), and rounds each GEMM's activation operand to bf16 just before the product. bf16 values are

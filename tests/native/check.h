@@ -32,6 +32,13 @@ inline std::vector<float> random_floats(Rng &rng, size_t len, float lo = -1.0f, 
     return v;
 }
 
+// Gates of another pass: each 0 or 1.
+inline std::vector<float> random_gates(Rng &rng, size_t len) {
+    std::vector<float> v(len);
+    for (auto &x : v) x = rng.below(2);
+    return v;
+}
+
 inline std::vector<float> nan_filled(size_t len) {
     return std::vector<float>(len, std::numeric_limits<float>::quiet_NaN());
 }

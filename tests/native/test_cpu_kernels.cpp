@@ -2,6 +2,7 @@
 // awkward shapes. Outputs are poisoned with NaN first, so an element the kernel forgot fails the check.
 #include "check.h"
 #include "skipgpt.h"
+#include "skipgpt_training.h"
 
 #include <array>
 #include <cstring>
@@ -440,6 +441,187 @@ void check_lora_backward(int n, int k, int m, int r) {
     }
 }
 
+// ---------------------------------------------------------------- training kernels
+
+// Philox4x32-10 as the paper describes it, written apart from the kernels' (skipgpt_training.h).
+void ref_philox(uint32_t out[4], const uint32_t ctr[4], const uint32_t key[2]) {
+    const uint32_t mul[2] = {0xD2511F53u, 0xCD9E8D57u}, weyl[2] = {0x9E3779B9u, 0xBB67AE85u};
+    uint32_t x[4] = {ctr[0], ctr[1], ctr[2], ctr[3]}, k[2] = {key[0], key[1]};
+    for (int round = 0; round < 10; round++) {
+        const uint64_t p0 = (uint64_t)mul[0] * x[0], p1 = (uint64_t)mul[1] * x[2];
+        const uint32_t y[4] = {(uint32_t)(p1 >> 32) ^ x[1] ^ k[0], (uint32_t)p1, (uint32_t)(p0 >> 32) ^ x[3] ^ k[1],
+                               (uint32_t)p0};
+        std::memcpy(x, y, sizeof x);
+        k[0] += weyl[0];
+        k[1] += weyl[1];
+    }
+    std::memcpy(out, x, sizeof x);
+}
+
+// The known-answer vectors of Random123 (tests/kat_vectors, "philox4x32 10"): counter, key, output. Both the
+// kernels' generator and the reference must give them, and agree on random counters and keys.
+void check_philox() {
+    const uint32_t kat[3][10] = {
+        {0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+        {~0u, ~0u, ~0u, ~0u, ~0u, ~0u, 0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+        {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09, 0x94fdcceb, 0x5001e420,
+         0x24126ea1}};
+    std::vector<double> got, want;
+    for (const auto &v : kat) {
+        uint32_t ref[4];
+        ref_philox(ref, v, v + 4);
+        const sg::Philox4 r = sg::philox4x32_10(sg::Philox4{{v[0], v[1], v[2], v[3]}}, v[4], v[5]);
+        for (int w = 0; w < 4; w++) {
+            want.push_back(v[6 + w]);
+            want.push_back(v[6 + w]);
+            got.push_back(r.v[w]);
+            got.push_back(ref[w]);
+        }
+    }
+    checker.compare("philox", "Random123 known answers, kernel and reference", got.data(), want.data(), want.size(),
+                    0.0);
+    got.clear();
+    want.clear();
+    for (int t = 0; t < 1000; t++) {
+        const uint32_t c[4] = {(uint32_t)rng.next(), (uint32_t)rng.next(), (uint32_t)rng.next(), (uint32_t)rng.next()};
+        const uint32_t k[2] = {(uint32_t)rng.next(), (uint32_t)rng.next()};
+        uint32_t ref[4];
+        ref_philox(ref, c, k);
+        const sg::Philox4 r = sg::philox4x32_10(sg::Philox4{{c[0], c[1], c[2], c[3]}}, k[0], k[1]);
+        for (int w = 0; w < 4; w++) {
+            got.push_back(r.v[w]);
+            want.push_back(ref[w]);
+        }
+    }
+    checker.compare("philox", "1000 random counters and keys", got.data(), want.data(), want.size(), 0.0);
+}
+
+// GatedLlama's host loop for one gate, with the reference generator: the gate in g, the soft probability in s.
+void ref_router_gate(double *g, double *s, const float *z, const float *bias, int i, int j, double tau, bool noise,
+                     uint64_t key, uint64_t offset, const float *hard_gate, const float *hard_soft) {
+    const float ze = z[2 * j] + bias[2 * j], zs = z[2 * j + 1] + bias[2 * j + 1];
+    double a = ze - zs;
+    if (noise) {
+        const uint32_t c[4] = {(uint32_t)i, (uint32_t)j, (uint32_t)offset, (uint32_t)(offset >> 32)};
+        const uint32_t k[2] = {(uint32_t)key, (uint32_t)(key >> 32)};
+        uint32_t w[4];
+        ref_philox(w, c, k);
+        double u[2];
+        for (int h = 0; h < 2; h++) u[h] = ((double)((((uint64_t)w[2 * h] << 32) | w[2 * h + 1]) >> 12) + 0.5) / 4503599627370496.0;
+        a = (ze - std::log(-std::log(u[0]))) - (zs - std::log(-std::log(u[1])));
+    }
+    const double y = 1 / (1 + std::exp(-a / tau));
+    *s = (float)y;
+    *g = !hard_gate ? (a > 0) : hard_soft ? (float)(*hard_gate + (y - *hard_soft)) : *hard_gate;
+}
+
+// hard: 0 sampled, 1 another pass's gates, 2 another pass's gates with the straight-through surrogate
+void check_router_gates(int n, bool noise, double tau, int hard) {
+    auto z = random_floats(rng, (size_t)4 * n, -3.0f, 3.0f), bias = random_floats(rng, 4);
+    auto hard_g = random_gates(rng, (size_t)2 * n), hard_s = random_floats(rng, (size_t)2 * n, 0.0f, 1.0f);
+    const uint64_t key = rng.next(), offset = rng.next();
+    std::vector<double> ref_g((size_t)2 * n), ref_s((size_t)2 * n);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 2; j++) {
+            const size_t at = (size_t)j * n + i;
+            ref_router_gate(&ref_g[at], &ref_s[at], z.data() + 4 * i, bias.data(), i, j, tau, noise, key, offset,
+                            hard ? &hard_g[at] : nullptr, hard == 2 ? &hard_s[at] : nullptr);
+        }
+    auto gates = nan_filled(ref_g.size()), soft = nan_filled(ref_s.size());
+    sg_cpu_router_gates(gates.data(), soft.data(), z.data(), bias.data(), n, tau, noise, key, offset,
+                        hard ? hard_g.data() : nullptr, hard == 2 ? hard_s.data() : nullptr);
+    const char *modes[] = {"", " hard gates given", " straight-through surrogate"};
+    std::snprintf(shape, sizeof shape, "n=%d tau=%g %s%s gates", n, tau, noise ? "Gumbel" : "deterministic", modes[hard]);
+    checker.compare("router_gates", shape, gates.data(), ref_g.data(), ref_g.size(), 0.0);
+    std::snprintf(shape, sizeof shape, "n=%d tau=%g %s%s soft", n, tau, noise ? "Gumbel" : "deterministic", modes[hard]);
+    checker.compare("router_gates", shape, soft.data(), ref_s.data(), ref_s.size(), 0.0);
+}
+
+// With the logits of a module differing by delta, the Gumbel gate is a Bernoulli(sigmoid(delta)) draw: the execute
+// rate over many rows is within 5 standard deviations of it, and another offset draws other noise.
+void check_router_gate_rates(int n, float delta) {
+    std::vector<float> z((size_t)4 * n), bias(4, 0.0f), gates((size_t)2 * n), soft((size_t)2 * n);
+    for (int i = 0; i < n; i++) {
+        z[4 * i] = z[4 * i + 2] = delta;
+        z[4 * i + 1] = z[4 * i + 3] = 0.0f;
+    }
+    const uint64_t key = rng.next();
+    std::vector<float> first;
+    double want = 1 / (1 + std::exp(-(double)delta)), rate[2] = {0, 0};
+    for (uint64_t offset : {7ull, 8ull}) {
+        sg_cpu_router_gates(gates.data(), soft.data(), z.data(), bias.data(), n, 1.0, 1, key, offset, nullptr, nullptr);
+        for (int at = 0; at < 2 * n; at++) rate[offset - 7] += gates[at] / (2.0 * n);
+        if (first.empty()) first = gates;
+    }
+    const double sigma = std::sqrt(want * (1 - want) / (2.0 * n));
+    int same = 0;
+    for (int at = 0; at < 2 * n; at++) same += first[at] == gates[at];
+    const double got[3] = {rate[0], rate[1], (double)same / (2 * n)};
+    // two independent Bernoulli draws agree with probability p^2 + (1-p)^2
+    const double ref[3] = {want, want, want * want + (1 - want) * (1 - want)};
+    std::snprintf(shape, sizeof shape, "n=%d delta=%g: rates at two offsets, agreement", n, delta);
+    checker.compare("router_gates", shape, got, ref, 3, 3 * sigma);
+}
+
+void check_router_gates_backward(int n, double tau) {
+    auto dgates = random_floats(rng, (size_t)2 * n), soft = random_floats(rng, (size_t)2 * n, 0.0f, 1.0f);
+    auto dbias = random_floats(rng, 4);
+    const float gate_grad = rng.uniform(-0.1f, 0.1f);
+    std::vector<double> ref_dz((size_t)4 * n), ref_dbias(dbias.begin(), dbias.end());
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < 2; j++) {
+            const double s = soft[(size_t)j * n + i], c = (float)(dgates[(size_t)j * n + i] + gate_grad);
+            ref_dz[(size_t)4 * i + 2 * j] = c * s * (1 - s) / tau;
+            ref_dz[(size_t)4 * i + 2 * j + 1] = -c * s * (1 - s) / tau;
+            ref_dbias[2 * j] += c * s * (1 - s) / tau;
+            ref_dbias[2 * j + 1] -= c * s * (1 - s) / tau;
+        }
+    auto dz = nan_filled(ref_dz.size());
+    sg_cpu_router_gates_backward(dz.data(), dbias.data(), dgates.data(), soft.data(), n, gate_grad, tau);
+    std::snprintf(shape, sizeof shape, "n=%d tau=%g dz", n, tau);
+    checker.compare("router_gates_bwd", shape, dz.data(), ref_dz.data(), ref_dz.size(), 1e-7);
+    std::snprintf(shape, sizeof shape, "n=%d tau=%g dbias +=", n, tau);
+    checker.compare("router_gates_bwd", shape, dbias.data(), ref_dbias.data(), 4, 1e-5);
+}
+
+// Several steps of the update as AdamW's plain loop wrote it, in double: the kernel must give the same bits.
+void check_adamw(int64_t len, double grad_scale, double weight_decay) {
+    auto p = random_floats(rng, len), m = random_floats(rng, len, -0.1f, 0.1f), v = random_floats(rng, len, 0.0f, 0.01f);
+    std::vector<double> ref_p(p.begin(), p.end()), ref_m(m.begin(), m.end()), ref_v(v.begin(), v.end());
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    for (int t = 1; t <= 3; t++) {
+        auto grad = random_floats(rng, len);
+        const double lr = 1e-3 * t, step_size = lr / (1 - std::pow(b1, t)), corr2 = std::sqrt(1 - std::pow(b2, t));
+        const double keep = 1 - lr * weight_decay;
+        for (int64_t i = 0; i < len; i++) {
+            const double g = (float)(grad[i] * grad_scale);
+            const double mi = b1 * ref_m[i] + (1 - b1) * g, vi = b2 * ref_v[i] + (1 - b2) * g * g;
+            ref_m[i] = (float)mi;
+            ref_v[i] = (float)vi;
+            ref_p[i] = (float)(ref_p[i] * keep - step_size * mi / (std::sqrt(vi) / corr2 + eps));
+        }
+        sg_cpu_adamw(p.data(), grad.data(), m.data(), v.data(), len, grad_scale, b1, b2, eps, step_size, corr2, keep);
+    }
+    const char *names[] = {"param", "m", "v"};
+    const std::vector<float> *got[] = {&p, &m, &v};
+    const std::vector<double> *want[] = {&ref_p, &ref_m, &ref_v};
+    for (int o = 0; o < 3; o++) {
+        std::snprintf(shape, sizeof shape, "len=%lld scale=%g decay=%g, 3 steps: %s", (long long)len, grad_scale,
+                      weight_decay, names[o]);
+        checker.compare("adamw", shape, got[o]->data(), want[o]->data(), len, 0.0);
+    }
+}
+
+void check_sum_squares(int64_t len) {
+    auto x = random_floats(rng, len, -3.0f, 3.0f);
+    long double ref = 2.5;
+    for (float e : x) ref += (long double)e * e;
+    double acc = 2.5, want = (double)ref;
+    sg_cpu_sum_squares(&acc, x.data(), len);
+    std::snprintf(shape, sizeof shape, "len=%lld, acc 2.5 +=", (long long)len);
+    checker.compare("sum_squares", shape, &acc, &want, 1, 1e-13);
+}
+
 }  // namespace
 
 int main() {
@@ -535,6 +717,19 @@ int main() {
         check_lora_forward(s[0], s[1], s[2], s[3]);
         check_lora_backward(s[0], s[1], s[2], s[3]);
     }
+
+    check_philox();
+    for (bool noise : {false, true})
+        for (int hard : {0, 1, 2}) check_router_gates(noise ? 333 : 17, noise, hard ? 1.0 : 3.7, hard);
+    check_router_gates(5000, true, 5.0, 0);  // past the parallel threshold
+    check_router_gate_rates(50000, 0.0f);
+    check_router_gate_rates(50000, 1.0f);
+    for (int n : {1, 13, 1000}) check_router_gates_backward(n, n == 13 ? 1.0 : 4.2);
+    check_adamw(1, 1.0, 0.0);
+    check_adamw(1003, 0.37, 0.01);
+    check_adamw(100003, 1.0, 0.1);  // past the parallel threshold
+    check_sum_squares(1);
+    check_sum_squares(100003);
 
     return checker.finish("cpu kernels");
 }

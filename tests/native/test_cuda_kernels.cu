@@ -3,6 +3,7 @@
 // before each kernel runs. Exits 77 (CTest: skipped) where no CUDA device is usable.
 #include "check.h"
 #include "skipgpt.h"
+#include "skipgpt_training.h"
 
 #include <cuda_runtime.h>
 
@@ -403,6 +404,96 @@ void check_f32_to_bf16(int64_t len, int offset) {
     checker.compare("f32_to_bf16", shape, dout.host().data(), want.data(), total, 0.0);
 }
 
+// The generator on the device gives the host's bits: the Gumbel noise of CPU and GPU training is one stream.
+__global__ void philox_kernel(uint32_t *out, const uint32_t *in, int count) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= count) return;
+    const uint32_t *c = in + 6 * t;
+    const sg::Philox4 r = sg::philox4x32_10(sg::Philox4{{c[0], c[1], c[2], c[3]}}, c[4], c[5]);
+    for (int w = 0; w < 4; w++) out[4 * t + w] = r.v[w];
+}
+
+void check_philox(int count) {
+    std::vector<uint32_t> in((size_t)6 * count), ref((size_t)4 * count);
+    for (auto &w : in) w = (uint32_t)rng.next();
+    for (int t = 0; t < count; t++) {
+        const uint32_t *c = in.data() + 6 * t;
+        const sg::Philox4 r = sg::philox4x32_10(sg::Philox4{{c[0], c[1], c[2], c[3]}}, c[4], c[5]);
+        for (int w = 0; w < 4; w++) ref[4 * t + w] = r.v[w];
+    }
+    Dev<uint32_t> din(in), dout(ref.size());
+    philox_kernel<<<(count + 255) / 256, 256, 0, stream>>>(dout.p, din.p, count);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "%d random counters and keys (bits)", count);
+    checker.compare("philox", shape, dout.host().data(), ref.data(), ref.size(), 0.0);
+}
+
+// hard: 0 sampled, 1 another pass's gates, 2 another pass's gates with the straight-through surrogate
+void check_router_gates(int n, bool noise, double tau, int hard) {
+    auto z = random_floats(rng, (size_t)4 * n, -3.0f, 3.0f), bias = random_floats(rng, 4);
+    auto hard_g = random_gates(rng, (size_t)2 * n), hard_s = random_floats(rng, (size_t)2 * n, 0.0f, 1.0f);
+    const uint64_t key = rng.next(), offset = rng.next();
+    std::vector<float> gates((size_t)2 * n), soft((size_t)2 * n);
+    sg_cpu_router_gates(gates.data(), soft.data(), z.data(), bias.data(), n, tau, noise, key, offset,
+                        hard ? hard_g.data() : nullptr, hard == 2 ? hard_s.data() : nullptr);
+    Dev<float> dz(z), dbias(bias), dhard_g(hard_g), dhard_s(hard_s), dgates(gates.size()), dsoft(soft.size());
+    sg_cuda_router_gates(dgates.p, dsoft.p, dz.p, dbias.p, n, tau, noise, key, offset, hard ? dhard_g.p : nullptr,
+                         hard == 2 ? dhard_s.p : nullptr, stream);
+    KERNEL_DONE();
+    // The gates are exact (a flips only where a is within a rounding of 0); soft probabilities may differ in their
+    // last bit: the device's log and exp are not glibc's.
+    const char *modes[] = {"", " hard gates given", " straight-through surrogate"};
+    std::snprintf(shape, sizeof shape, "n=%d tau=%g %s%s gates", n, tau, noise ? "Gumbel" : "deterministic", modes[hard]);
+    checker.compare("router_gates", shape, dgates.host().data(), gates.data(), gates.size(), hard == 2 ? 1e-7 : 0.0);
+    std::snprintf(shape, sizeof shape, "n=%d tau=%g %s%s soft", n, tau, noise ? "Gumbel" : "deterministic", modes[hard]);
+    checker.compare("router_gates", shape, dsoft.host().data(), soft.data(), soft.size(), 1e-7);
+}
+
+void check_router_gates_backward(int n, double tau) {
+    auto dgates = random_floats(rng, (size_t)2 * n), soft = random_floats(rng, (size_t)2 * n, 0.0f, 1.0f);
+    auto dbias = random_floats(rng, 4);
+    const float gate_grad = rng.uniform(-0.1f, 0.1f);
+    Dev<float> ddgates(dgates), dsoft(soft), ddbias(dbias), ddz((size_t)4 * n);
+    std::vector<float> dz((size_t)4 * n);
+    sg_cpu_router_gates_backward(dz.data(), dbias.data(), dgates.data(), soft.data(), n, gate_grad, tau);
+    sg_cuda_router_gates_backward(ddz.p, ddbias.p, ddgates.p, dsoft.p, n, gate_grad, tau, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "n=%d tau=%g dz", n, tau);
+    checker.compare("router_gates_bwd", shape, ddz.host().data(), dz.data(), dz.size(), 0.0);
+    std::snprintf(shape, sizeof shape, "n=%d tau=%g dbias +=", n, tau);
+    checker.compare("router_gates_bwd", shape, ddbias.host().data(), dbias.data(), 4, 1e-5);
+}
+
+// Exact: correctly rounded double operations, none fused, on both sides.
+void check_adamw(int64_t len, double grad_scale, double keep) {
+    auto p = random_floats(rng, len), grad = random_floats(rng, len);
+    auto m = random_floats(rng, len, -0.1f, 0.1f), v = random_floats(rng, len, 0.0f, 0.01f);
+    Dev<float> dp(p), dgrad(grad), dm(m), dv(v);
+    const double step_size = 1e-3 / (1 - 0.9 * 0.9), corr2 = std::sqrt(1 - 0.999 * 0.999);
+    sg_cpu_adamw(p.data(), grad.data(), m.data(), v.data(), len, grad_scale, 0.9, 0.999, 1e-8, step_size, corr2, keep);
+    sg_cuda_adamw(dp.p, dgrad.p, dm.p, dv.p, len, grad_scale, 0.9, 0.999, 1e-8, step_size, corr2, keep, stream);
+    KERNEL_DONE();
+    const char *names[] = {"param", "m", "v"};
+    const Dev<float> *got[] = {&dp, &dm, &dv};
+    const std::vector<float> *want[] = {&p, &m, &v};
+    for (int o = 0; o < 3; o++) {
+        std::snprintf(shape, sizeof shape, "len=%lld scale=%g keep=%g: %s", (long long)len, grad_scale, keep, names[o]);
+        checker.compare("adamw", shape, got[o]->host().data(), want[o]->data(), len, 0.0);
+    }
+}
+
+void check_sum_squares(int64_t len) {
+    auto x = random_floats(rng, len, -3.0f, 3.0f);
+    double want = 2.5;
+    sg_cpu_sum_squares(&want, x.data(), len);
+    Dev<float> dx(x);
+    Dev<double> dacc(std::vector<double>{2.5});
+    sg_cuda_sum_squares(dacc.p, dx.p, len, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "len=%lld, acc 2.5 +=", (long long)len);
+    checker.compare("sum_squares", shape, dacc.host().data(), &want, 1, 1e-12);
+}
+
 }  // namespace
 
 int main() {
@@ -524,6 +615,14 @@ int main() {
 
     for (int64_t len : {0, 1, 7, 24, 1000, 65537, (1 << 22) + 5})
         for (int offset : {0, 1, 3}) check_f32_to_bf16(len, offset);
+
+    check_philox(100000);
+    for (bool noise : {false, true})
+        for (int hard : {0, 1, 2}) check_router_gates(noise ? 333 : 17, noise, hard ? 1.0 : 3.7, hard);
+    check_router_gates(70000, true, 5.0, 0);
+    for (int n : {1, 13, 1000, 70000}) check_router_gates_backward(n, n == 13 ? 1.0 : 4.2);
+    for (int64_t len : {1, 1003, (1 << 20) + 3}) check_adamw(len, len == 1003 ? 0.37 : 1.0, len == 1 ? 1.0 : 0.999);
+    for (int64_t len : {1, 1003, (1 << 22) + 5}) check_sum_squares(len);
 
     CUDA_OK(cudaStreamDestroy(stream));
     return checker.finish("cuda kernels");

@@ -19,7 +19,8 @@ import java.util.SplittableRandom;
  * internal adjacent-pair RoPE order, like the weights they add to.
  *
  * <p>All matrices are views of one allocation, so an adapter moves between the host and a device in one copy
- * ({@link #uploadTo}, {@link #copyFrom}). The factories make host adapters; {@link #uploadTo} makes device ones.
+ * ({@link #uploadTo}, {@link #copyFrom}). The factories make host adapters, but for a gradient made on a device;
+ * {@link #uploadTo} makes device ones.
  */
 public final class LoraAdapter implements Adapter, AutoCloseable {
     private final LoraConfig config;
@@ -63,6 +64,11 @@ public final class LoraAdapter implements Adapter, AutoCloseable {
     /** All matrices zero: an adapter's gradient, or one to read into. */
     public static LoraAdapter zeros(LlamaConfig model, LoraConfig config) {
         return new LoraAdapter(model, config);
+    }
+
+    /** All matrices zero, on a backend's device: an adapter's gradient where the backend's ops add into it. */
+    public static LoraAdapter zeros(LlamaConfig model, LoraConfig config, Backend backend) {
+        return new LoraAdapter(model, config, backend.allocate(Tensor.DType.F32, size(model, config), 1));
     }
 
     /**

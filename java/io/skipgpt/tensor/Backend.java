@@ -1,5 +1,7 @@
 package io.skipgpt.tensor;
 
+import java.util.List;
+
 /**
  * The op set a LLaMA needs, over float32 row-major {@link Tensor}s (int32 for ids, positions and indices; a
  * device backend may keep linear weights in bf16, see {@link #uploadWeight}).
@@ -190,6 +192,40 @@ public interface Backend extends AutoCloseable {
      * another argument.
      */
     void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale);
+
+    /**
+     * SkipGPT's gates in training (masked-dense: every module runs, its output times its gate). From router
+     * logits[n, 4] (per row: attention execute, attention skip, MLP execute, MLP skip) plus bias[4], added in float,
+     * per row i and module j (0 attention, 1 MLP) with ze, zs the execute and skip logits:
+     * a = (ze + Ge) − (zs + Gs) in double with Gumbel noise G = −log(−log u) drawn as {@code noise} says, or
+     * a = ze − zs (in float) when noise is null; soft[j, i] = sigmoid(a / tau) and gates[j, i] = 1 if a > 0, else 0,
+     * both [2, n] and written. Given hardGates [2, n] (another pass's gates) the gates are instead
+     * hardGates + (soft − hardSoft) when hardSoft is given (the straight-through surrogate, whose gradient
+     * {@link #routerGatesBackward} computes), else hardGates. Every backend draws the same uniforms for the same noise;
+     * the logarithms and exponentials are each backend's, so soft values may differ in their last bit.
+     */
+    void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+                     Tensor hardGates, Tensor hardSoft);
+
+    /**
+     * Backward of {@link #routerGates} through the soft gates (straight-through), given dGates[2, n], the loss's
+     * gradient in each gate, and gateGrad, added to every one of them (a penalty's): per row i and module j, with
+     * s = soft[j, i], d = (dGates[j, i] + gateGrad)·s·(1 − s)/tau; dLogits[n, 4] gets d at [i, 2j] and −d at [i, 2j + 1]
+     * (written), and dBias[k] += Σ_i dLogits[i, k] (dBias has 4 elements).
+     */
+    void routerGatesBackward(Tensor dLogits, Tensor dBias, Tensor dGates, Tensor soft, float gateGrad, double tau);
+
+    /**
+     * One AdamW step in place on param, from its gradient grad, with its moments m and v (four F32 tensors of one
+     * shape): see {@link AdamUpdate} for the arithmetic, the same bits on every backend.
+     */
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamUpdate update);
+
+    /**
+     * Σ x² over every element of the tensors, in double: the squared norm of a gradient split over tensors. The
+     * value comes back to the host, so a device backend waits for the queued work (one copy, however many tensors).
+     */
+    double sumOfSquares(List<Tensor> xs);
 
     @Override
     default void close() {}

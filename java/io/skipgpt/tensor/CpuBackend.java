@@ -7,6 +7,9 @@ import static org.bytedeco.openblas.global.openblas.blas_set_num_threads;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemm;
 import static org.bytedeco.openblas.global.openblas.cblas_sgemv;
 
+import java.util.List;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
 
 /**
@@ -230,5 +233,39 @@ public final class CpuBackend implements Backend {
         CHECK.loraBackward(dx, dA, dB, dy, x, a, b);
         NativeCpu.loraBackward(dx.f32(), dA.f32(), dB.f32(), dy.f32(), x.f32(), a.f32(), b.f32(), x.rows(), x.cols(),
                 b.rows(), a.rows(), scale);
+    }
+
+    @Override
+    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+                            Tensor hardGates, Tensor hardSoft) {
+        CHECK.routerGates(gates, soft, logits, bias, tau, hardGates, hardSoft);
+        NativeCpu.routerGates(gates.f32(), soft.f32(), logits.f32(), bias.f32(), logits.rows(), tau, noise == null ? 0 : 1,
+                noise == null ? 0 : noise.key(), noise == null ? 0 : noise.offset(), orNull(hardGates), orNull(hardSoft));
+    }
+
+    @Override
+    public void routerGatesBackward(Tensor dLogits, Tensor dBias, Tensor dGates, Tensor soft, float gateGrad, double tau) {
+        CHECK.routerGatesBackward(dLogits, dBias, dGates, soft, tau);
+        NativeCpu.routerGatesBackward(dLogits.f32(), dBias.f32(), dGates.f32(), soft.f32(), dLogits.rows(), gateGrad, tau);
+    }
+
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamUpdate u) {
+        CHECK.adamw(param, grad, m, v);
+        NativeCpu.adamw(param.f32(), grad.f32(), m.f32(), v.f32(), param.size(), u.gradScale(), u.beta1(), u.beta2(),
+                u.eps(), u.stepSize(), u.sqrtCorrection2(), u.keep());
+    }
+
+    @Override
+    public double sumOfSquares(List<Tensor> xs) {
+        CHECK.sumOfSquares(xs);
+        try (DoublePointer sum = new DoublePointer(1).put(0.0)) {
+            for (Tensor x : xs) NativeCpu.sumSquares(sum, x.f32(), x.size());
+            return sum.get();
+        }
+    }
+
+    private static FloatPointer orNull(Tensor t) {
+        return t == null ? null : t.f32();
     }
 }

@@ -42,12 +42,14 @@ import static org.bytedeco.cuda.global.cudart.cudaSuccess;
 
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Set;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUmemPoolHandle_st;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.global.cublas;
 import org.bytedeco.cuda.global.cudart;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
@@ -72,10 +74,10 @@ import org.bytedeco.javacpp.Pointer;
  * ({@code cudaMallocAsync}/{@code cudaFreeAsync}), which this backend tells to keep freed memory (release
  * threshold: unlimited), so a loop that frees and allocates the same sizes costs no device allocation after its
  * first pass. Ops allocate nothing in a steady state: cuBLAS gets one {@value #WORKSPACE_BYTES}-byte workspace at
- * start (the size NVIDIA recommends for Hopper), the attention kernels keep their split-key scratch in a private
- * pool of their own, and the bf16 GEMMs round their activation operand into one scratch tensor that grows to the
- * largest operand seen and is kept. Closing the backend frees every tensor it allocated that is still open
- * (closing such a tensor afterwards does nothing).
+ * start (the size NVIDIA recommends for Hopper), {@link #sumOfSquares} one double for its sum, the attention
+ * kernels keep their split-key scratch in a private pool of their own, and the bf16 GEMMs round their activation
+ * operand into one scratch tensor that grows to the largest operand seen and is kept. Closing the backend frees
+ * every tensor it allocated that is still open (closing such a tensor afterwards does nothing).
  *
  * <p><b>Precision.</b> {@link Precision#FP32}, the default, is the exact path: cuBLAS {@code cublasSgemm} in its
  * default math mode, fp32 inputs, products and sums on the CUDA cores (about 1e-5 relative, like the CPU backend;
@@ -106,6 +108,9 @@ public final class CudaBackend implements Backend {
     private final Pointer workspace = new Pointer();
     /** Host scalars for cuBLAS's alpha and beta (pointer mode host). */
     private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
+    /** {@link #sumOfSquares}' accumulator: one double on the device, and where it comes back to. */
+    private final Pointer squares = new Pointer();
+    private final DoublePointer squaresOnHost = new DoublePointer(1);
     /** Device memory of every tensor allocated here and not yet closed. */
     private final Set<Pointer> live = Collections.newSetFromMap(new IdentityHashMap<>());
     /** The activation operand of a bf16 GEMM, rounded to bf16: [capacity, 1], grown when an operand is larger. */
@@ -149,6 +154,7 @@ public final class CudaBackend implements Backend {
                 cuda(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, keepAll), "cudaMemPoolSetAttribute");
             }
             cuda(cudaMalloc(workspace, WORKSPACE_BYTES), "cudaMalloc of the cuBLAS workspace");
+            cuda(cudaMalloc(squares, Double.BYTES), "cudaMalloc of the sum-of-squares accumulator");
             blas(cublasCreate_v2(blas), "cublasCreate");
             blasCreated = true;
             blas(cublasSetStream_v2(blas, stream), "cublasSetStream");
@@ -410,6 +416,47 @@ public final class CudaBackend implements Backend {
         launched("loraBackward");
     }
 
+    @Override
+    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+                            Tensor hardGates, Tensor hardSoft) {
+        CHECK.routerGates(gates, soft, logits, bias, tau, hardGates, hardSoft);
+        NativeCuda.routerGates(gates.floatPointer(), soft.floatPointer(), logits.floatPointer(), bias.floatPointer(),
+                logits.rows(), tau, noise == null ? 0 : 1, noise == null ? 0 : noise.key(),
+                noise == null ? 0 : noise.offset(), hardGates == null ? null : hardGates.floatPointer(),
+                hardSoft == null ? null : hardSoft.floatPointer(), stream());
+        launched("routerGates");
+    }
+
+    @Override
+    public void routerGatesBackward(Tensor dLogits, Tensor dBias, Tensor dGates, Tensor soft, float gateGrad, double tau) {
+        CHECK.routerGatesBackward(dLogits, dBias, dGates, soft, tau);
+        NativeCuda.routerGatesBackward(dLogits.floatPointer(), dBias.floatPointer(), dGates.floatPointer(),
+                soft.floatPointer(), dLogits.rows(), gateGrad, tau, stream());
+        launched("routerGatesBackward");
+    }
+
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamUpdate u) {
+        CHECK.adamw(param, grad, m, v);
+        NativeCuda.adamw(param.floatPointer(), grad.floatPointer(), m.floatPointer(), v.floatPointer(), param.size(),
+                u.gradScale(), u.beta1(), u.beta2(), u.eps(), u.stepSize(), u.sqrtCorrection2(), u.keep(), stream());
+        launched("adamw");
+    }
+
+    /** Every tensor's partial sums go into one device double, which comes back in one copy. */
+    @Override
+    public double sumOfSquares(List<Tensor> xs) {
+        CHECK.sumOfSquares(xs);
+        cuda(cudaMemsetAsync(squares, 0, Double.BYTES, stream()), "cudaMemsetAsync");
+        for (Tensor x : xs) {
+            NativeCuda.sumSquares(new DoublePointer(squares), x.floatPointer(), x.size(), stream());
+            launched("sumOfSquares");
+        }
+        cuda(cudaMemcpyAsync(squaresOnHost, squares, Double.BYTES, cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync");
+        cuda(cudaStreamSynchronize(stream()), "a queued op or sumOfSquares");
+        return squaresOnHost.get();
+    }
+
     /**
      * Waits for the queued work, then frees every tensor still open, the workspace, cuBLAS and the stream. The
      * first failure is thrown after everything was released.
@@ -428,12 +475,14 @@ public final class CudaBackend implements Backend {
     private void release() {
         if (blasCreated) cublasDestroy_v2(blas);
         if (!workspace.isNull()) cudaFree(workspace);
+        if (!squares.isNull()) cudaFree(squares);
         if (streamCreated) {
             cudaStreamSynchronize(stream);
             cudaStreamDestroy(stream);
         }
         one.close();
         zero.close();
+        squaresOnHost.close();
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.skipgpt.tensor;
 
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
@@ -98,4 +99,21 @@ final class NativeCuda {
     static native void loraBackward(FloatPointer dx, FloatPointer da, FloatPointer db, FloatPointer dy, FloatPointer x,
                                     FloatPointer a, FloatPointer b, int n, int k, int m, int r, float scale,
                                     Pointer stream);
+
+    @Name("sg_cuda_router_gates")
+    static native void routerGates(FloatPointer gates, FloatPointer soft, FloatPointer z, FloatPointer bias, int n,
+                                   double tau, int noise, @Cast("uint64_t") long key, @Cast("uint64_t") long offset,
+                                   FloatPointer hardGates, FloatPointer hardSoft, Pointer stream);
+
+    @Name("sg_cuda_router_gates_backward")
+    static native void routerGatesBackward(FloatPointer dz, FloatPointer dbias, FloatPointer dgates, FloatPointer soft,
+                                           int n, float gateGrad, double tau, Pointer stream);
+
+    @Name("sg_cuda_adamw")
+    static native void adamw(FloatPointer param, FloatPointer grad, FloatPointer m, FloatPointer v, long len,
+                             double gradScale, double beta1, double beta2, double eps, double stepSize,
+                             double sqrtCorrection2, double keep, Pointer stream);
+
+    @Name("sg_cuda_sum_squares")
+    static native void sumSquares(DoublePointer acc, FloatPointer x, long len, Pointer stream);
 }

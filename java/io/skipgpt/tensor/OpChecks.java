@@ -3,6 +3,7 @@ package io.skipgpt.tensor;
 import java.nio.IntBuffer;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.List;
 
 /**
  * Argument checks shared by every backend, so that all of them reject the same calls with the same messages.
@@ -316,6 +317,75 @@ final class OpChecks {
             }
             disjoint(op, "dLogits", dLogits, "dLoss", dLoss);
         }
+    }
+
+    /**
+     * gates, soft [2, n] (written, disjoint from each other and the inputs); logits[n, 4]; bias of 4 elements;
+     * hardGates [2, n] or null, hardSoft [2, n] or null (only with hardGates); tau positive.
+     */
+    void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, double tau, Tensor hardGates,
+                     Tensor hardSoft) {
+        String op = "routerGates";
+        f32(op, "gates", gates, "soft", soft, "logits", logits);
+        f32(op, "bias", bias);
+        gateShapes(op, "logits", logits, "bias", bias, tau, "gates", gates, "soft", soft);
+        if (hardSoft != null && hardGates == null) throw error("%s: hardSoft needs hardGates", op);
+        disjoint(op, "gates", gates, "logits", logits, "bias", bias, "soft", soft);
+        disjoint(op, "soft", soft, "logits", logits);
+        disjoint(op, "soft", soft, "bias", bias);
+        for (Tensor hard : new Tensor[] {hardGates, hardSoft}) {
+            if (hard == null) continue;
+            String name = hard == hardGates ? "hardGates" : "hardSoft";
+            f32(op, name, hard);
+            sameRowsCols(op, name, hard, "gates", gates);
+            disjoint(op, "gates", gates, name, hard);
+            disjoint(op, "soft", soft, name, hard);
+        }
+    }
+
+    /** dLogits[n, 4] (written); dBias of 4 elements (added into); dGates, soft [2, n]; outputs disjoint from the rest. */
+    void routerGatesBackward(Tensor dLogits, Tensor dBias, Tensor dGates, Tensor soft, double tau) {
+        String op = "routerGatesBackward";
+        f32(op, "dLogits", dLogits, "dBias", dBias, "dGates", dGates);
+        f32(op, "soft", soft);
+        gateShapes(op, "dLogits", dLogits, "dBias", dBias, tau, "dGates", dGates, "soft", soft);
+        disjoint(op, "dLogits", dLogits, "dBias", dBias, "dGates", dGates, "soft", soft);
+        disjoint(op, "dBias", dBias, "dGates", dGates);
+        disjoint(op, "dBias", dBias, "soft", soft);
+    }
+
+    // logits[n, 4], bias of 4 elements, two [2, n] tensors, tau > 0
+    private void gateShapes(String op, String zName, Tensor logits, String bName, Tensor bias, double tau, String n1,
+                            Tensor t1, String n2, Tensor t2) {
+        if (logits.cols() != 4) throw error("%s: %s %s should have 4 columns", op, zName, s(logits));
+        if (bias.size() != 4) throw error("%s: %s %s should have 4 elements", op, bName, s(bias));
+        for (Tensor t : new Tensor[] {t1, t2}) {
+            if (t.rank() != 2 || t.dim(0) != 2 || t.dim(1) != logits.rows()) {
+                throw error("%s: %s %s should be [2, %d] for %s %s", op, t == t1 ? n1 : n2, s(t), logits.rows(), zName,
+                        s(logits));
+            }
+        }
+        if (!(tau > 0) || Double.isInfinite(tau)) throw error("%s: tau %s must be positive and finite", op, tau);
+    }
+
+    /** param, grad, m, v: F32 of one shape, pairwise disjoint. */
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v) {
+        f32("adamw", "param", param, "grad", grad, "m", m);
+        f32("adamw", "v", v);
+        for (Tensor t : new Tensor[] {grad, m, v}) {
+            if (!Arrays.equals(t.shape(), param.shape())) {
+                throw error("adamw: param %s, grad %s, m %s and v %s differ in shape", s(param), s(grad), s(m), s(v));
+            }
+        }
+        disjoint("adamw", "param", param, "grad", grad, "m", m, "v", v);
+        disjoint("adamw", "grad", grad, "m", m);
+        disjoint("adamw", "grad", grad, "v", v);
+        disjoint("adamw", "m", m, "v", v);
+    }
+
+    /** Every tensor F32. */
+    void sumOfSquares(List<Tensor> xs) {
+        for (int i = 0; i < xs.size(); i++) f32("sumOfSquares", "xs[" + i + "]", xs.get(i));
     }
 
     /** The largest LoRA rank the kernels take (SG_LORA_MAX_RANK: their per-block intermediates are sized by it). */

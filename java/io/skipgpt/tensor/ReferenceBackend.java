@@ -2,6 +2,7 @@ package io.skipgpt.tensor;
 
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
+import java.util.List;
 
 /**
  * The op set as obvious Java loops with double accumulation: slow, and the oracle the other backends are tested
@@ -387,6 +388,105 @@ public final class ReferenceBackend implements Backend {
                 dbs.put(j * r + t, (float) (dbs.get(j * r + t) + scale * sum));
             }
         }
+    }
+
+    /**
+     * Per row i and module j: a from the biased logits and, with noise, two Gumbel draws from {@link #philox} at
+     * counter (i, j, offset); soft = sigmoid(a / tau), gate = [a > 0] or from the hard gates.
+     */
+    @Override
+    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+                            Tensor hardGates, Tensor hardSoft) {
+        CHECK.routerGates(gates, soft, logits, bias, tau, hardGates, hardSoft);
+        int n = logits.rows();
+        FloatBuffer g = gates.floats(), y = soft.floats(), z = logits.floats(), b = bias.floats();
+        FloatBuffer hg = hardGates == null ? null : hardGates.floats(), hy = hardSoft == null ? null : hardSoft.floats();
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < 2; j++) {
+                int at = j * n + i;
+                float ze = z.get(4 * i + 2 * j) + b.get(2 * j), zs = z.get(4 * i + 2 * j + 1) + b.get(2 * j + 1);
+                double a = ze - zs;
+                if (noise != null) {
+                    int[] w = philox(new int[] {i, j, (int) noise.offset(), (int) (noise.offset() >>> 32)},
+                            (int) noise.key(), (int) (noise.key() >>> 32));
+                    a = (ze - Math.log(-Math.log(openUniform(w[0], w[1])))) - (zs - Math.log(-Math.log(openUniform(w[2], w[3]))));
+                }
+                double p = 1 / (1 + Math.exp(-a / tau));
+                y.put(at, (float) p);
+                if (hg == null) g.put(at, a > 0 ? 1f : 0f);
+                else g.put(at, hy == null ? hg.get(at) : (float) (hg.get(at) + (p - hy.get(at))));
+            }
+        }
+    }
+
+    /** d = (dGates + gateGrad)·s·(1 − s)/tau per gate; dLogits = ±d; dBias += column sums, summed in double. */
+    @Override
+    public void routerGatesBackward(Tensor dLogits, Tensor dBias, Tensor dGates, Tensor soft, float gateGrad, double tau) {
+        CHECK.routerGatesBackward(dLogits, dBias, dGates, soft, tau);
+        int n = dLogits.rows();
+        FloatBuffer dz = dLogits.floats(), db = dBias.floats(), dg = dGates.floats(), y = soft.floats();
+        double[] sums = new double[4];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < 2; j++) {
+                double s = y.get(j * n + i), d = (dg.get(j * n + i) + gateGrad) * s * (1 - s) / tau;
+                dz.put(4 * i + 2 * j, (float) d);
+                dz.put(4 * i + 2 * j + 1, (float) -d);
+                sums[2 * j] += (float) d;
+                sums[2 * j + 1] -= (float) d;
+            }
+        }
+        for (int k = 0; k < 4; k++) db.put(k, (float) (db.get(k) + sums[k]));
+    }
+
+    /** AdamUpdate's formulas, element by element in double. */
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamUpdate u) {
+        CHECK.adamw(param, grad, m, v);
+        FloatBuffer p = param.floats(), gs = grad.floats(), ms = m.floats(), vs = v.floats();
+        double b1 = u.beta1(), b2 = u.beta2();
+        for (int i = 0; i < p.limit(); i++) {
+            double g = (float) (gs.get(i) * u.gradScale());
+            double mi = b1 * ms.get(i) + (1 - b1) * g;
+            double vi = b2 * vs.get(i) + (1 - b2) * g * g;
+            ms.put(i, (float) mi);
+            vs.put(i, (float) vi);
+            p.put(i, (float) (p.get(i) * u.keep() - u.stepSize() * mi / (Math.sqrt(vi) / u.sqrtCorrection2() + u.eps())));
+        }
+    }
+
+    /** Σ x², element by element in double. */
+    @Override
+    public double sumOfSquares(List<Tensor> xs) {
+        CHECK.sumOfSquares(xs);
+        double sum = 0;
+        for (Tensor x : xs) {
+            FloatBuffer b = x.floats();
+            for (int i = 0; i < b.limit(); i++) sum += (double) b.get(i) * b.get(i);
+        }
+        return sum;
+    }
+
+    /**
+     * Philox4x32-10 (Salmon, Moraes, Dror and Shaw, SC 2011): the four output words for a counter of four words and a
+     * key of two, unsigned 32-bit arithmetic in ints.
+     */
+    static int[] philox(int[] counter, int key0, int key1) {
+        int[] c = counter.clone();
+        for (int round = 0; round < 10; round++) {
+            if (round > 0) {
+                key0 += 0x9E3779B9;
+                key1 += 0xBB67AE85;
+            }
+            long p0 = 0xD2511F53L * Integer.toUnsignedLong(c[0]), p1 = 0xCD9E8D57L * Integer.toUnsignedLong(c[2]);
+            c = new int[] {(int) (p1 >>> 32) ^ c[1] ^ key0, (int) p1, (int) (p0 >>> 32) ^ c[3] ^ key1, (int) p0};
+        }
+        return c;
+    }
+
+    /** A uniform in (0, 1) from 64 bits (hi, lo): the midpoint of one of 2^52 cells, exact in a double. */
+    private static double openUniform(int hi, int lo) {
+        long bits = ((long) hi << 32) | Integer.toUnsignedLong(lo);
+        return ((bits >>> 12) + 0.5) * 0x1.0p-52;
     }
 
     /** u[n, r] = x[n, k]·a[r, k]ᵀ in double. */

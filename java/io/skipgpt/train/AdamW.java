@@ -1,10 +1,10 @@
 package io.skipgpt.train;
 
+import io.skipgpt.tensor.AdamUpdate;
+import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Tensor;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Collections;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -20,8 +20,10 @@ import java.util.Set;
  *   p -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
  * </pre>
  * The optimizer updates the parameter tensors in place and owns its moment tensors (close it). The gradient tensors
- * belong to the caller, who fills them before each {@link #step}. Updates run element by element on the host in
- * double precision and are stored as float32.
+ * belong to the caller, who fills them before each {@link #step}. Parameters, gradients and moments all live on one
+ * backend's device, where the update runs ({@link Backend#adamw}: element by element in double precision, stored as
+ * float32); per step only the gradient norm comes back to the host, and only a checkpoint ({@link #state}) copies
+ * the moments.
  */
 public final class AdamW implements AutoCloseable {
     /** Hyper-parameters except the learning rate, which the caller passes per step from an {@link LrSchedule}. */
@@ -43,7 +45,10 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
-    /** One trainable tensor, its same-shaped gradient, and whether weight decay applies to it. */
+    /**
+     * One trainable tensor, its same-shaped gradient (both on the optimizer's backend), and whether weight decay
+     * applies to it.
+     */
     public record Param(String name, Tensor value, Tensor grad, boolean decay) {
         public Param {
             if (name == null || name.isEmpty()) throw new IllegalArgumentException("a parameter needs a name");
@@ -65,22 +70,34 @@ public final class AdamW implements AutoCloseable {
         }
     }
 
+    private final Backend backend;
     private final List<Param> params;
     private final Config config;
     private final List<Tensor> m = new ArrayList<>();
     private final List<Tensor> v = new ArrayList<>();
+    private final Tensor zeros; // [largest gradient, 1] of zeros on the device: zeroGrad copies it over the gradients
     private long steps;
 
-    public AdamW(List<Param> params, Config config) {
+    /** An optimizer of {@code params}, whose tensors live on {@code backend}'s device; its moments start at zero there. */
+    public AdamW(Backend backend, List<Param> params, Config config) {
         Set<String> names = new HashSet<>();
         for (Param p : params) {
             if (!names.add(p.name())) throw new IllegalArgumentException("parameter " + p.name() + " given twice");
         }
+        this.backend = backend;
         this.params = List.copyOf(params);
         this.config = config;
-        for (Param p : this.params) {
-            m.add(Tensor.f32(p.value().shape()));
-            v.add(Tensor.f32(p.value().shape()));
+        long largest = 0;
+        try {
+            for (Param p : this.params) {
+                m.add(backend.allocate(Tensor.DType.F32, p.value().shape()));
+                v.add(backend.allocate(Tensor.DType.F32, p.value().shape()));
+                largest = Math.max(largest, p.grad().size());
+            }
+            zeros = backend.allocate(Tensor.DType.F32, Math.toIntExact(largest), 1);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
         }
     }
 
@@ -94,85 +111,70 @@ public final class AdamW implements AutoCloseable {
     }
 
     /**
-     * One update of every parameter from its gradient. A non-finite gradient makes non-finite parameters: check the
-     * norm {@link #clipGradNorm} returns and skip the step when it is not finite.
+     * The global L2 norm of the gradients as they stand: their sum of squares in double on the backend, one value
+     * back to the host.
      */
+    public double gradNorm() {
+        List<Tensor> grads = new ArrayList<>(params.size());
+        for (Param p : params) grads.add(p.grad());
+        return Math.sqrt(backend.sumOfSquares(grads));
+    }
+
+    /**
+     * PyTorch's {@code clip_grad_norm_} as a factor: {@code maxNorm / (norm + 1e-6)} when the norm exceeds maxNorm,
+     * else 1 (a non-finite norm too: the caller sees it and skips the step). Pass it to {@link #step(double, double)}.
+     */
+    public static double clipFactor(double norm, double maxNorm) {
+        if (!(maxNorm > 0)) throw new IllegalArgumentException("max norm must be > 0, got " + maxNorm);
+        return Double.isFinite(norm) && norm > maxNorm ? maxNorm / (norm + 1e-6) : 1;
+    }
+
+    /** {@link #step(double, double)} with the gradients as they stand. */
     public void step(double lr) {
+        step(lr, 1);
+    }
+
+    /**
+     * One update of every parameter from its gradient times {@code gradScale} (an average over micro-batches, a
+     * clipping factor: scaling folded into the update instead of a pass over the gradients). A non-finite gradient
+     * makes non-finite parameters: check {@link #gradNorm} and skip the step when it is not finite.
+     */
+    public void step(double lr, double gradScale) {
         if (!(lr >= 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("learning rate must be a finite number >= 0, got " + lr);
         long t = steps + 1;
-        double b1 = config.beta1();
-        double b2 = config.beta2();
-        double stepSize = lr / (1 - Math.pow(b1, t));
-        double sqrtCorrection2 = Math.sqrt(1 - Math.pow(b2, t));
+        double stepSize = lr / (1 - Math.pow(config.beta1(), t));
+        double sqrtCorrection2 = Math.sqrt(1 - Math.pow(config.beta2(), t));
         for (int i = 0; i < params.size(); i++) {
             Param p = params.get(i);
             double keep = p.decay() ? 1 - lr * config.weightDecay() : 1;
-            FloatBuffer pv = p.value().floats();
-            FloatBuffer gv = p.grad().floats();
-            FloatBuffer mv = m.get(i).floats();
-            FloatBuffer vv = v.get(i).floats();
-            for (int j = 0, n = pv.limit(); j < n; j++) {
-                double g = gv.get(j);
-                double mj = b1 * mv.get(j) + (1 - b1) * g;
-                double vj = b2 * vv.get(j) + (1 - b2) * g * g;
-                mv.put(j, (float) mj);
-                vv.put(j, (float) vj);
-                double denom = Math.sqrt(vj) / sqrtCorrection2 + config.eps();
-                pv.put(j, (float) (pv.get(j) * keep - stepSize * mj / denom));
-            }
+            backend.adamw(p.value(), p.grad(), m.get(i), v.get(i), new AdamUpdate(stepSize, sqrtCorrection2,
+                    config.beta1(), config.beta2(), config.eps(), keep, gradScale));
         }
         steps = t;
     }
 
-    /** Sets every gradient to zero (for accumulating the next step's gradients). */
+    /** Sets every gradient to zero (for accumulating the next step's gradients), on the device. */
     public void zeroGrad() {
-        for (Param p : params) {
-            FloatBuffer g = p.grad().floats();
-            for (int j = 0, n = g.limit(); j < n; j++) g.put(j, 0f);
-        }
-    }
-
-    /** {@link #clipGradNorm(List, double)} over this optimizer's gradients. */
-    public double clipGradNorm(double maxNorm) {
-        List<Tensor> grads = new ArrayList<>(params.size());
-        for (Param p : params) grads.add(p.grad());
-        return clipGradNorm(grads, maxNorm);
-    }
-
-    /**
-     * Scales all gradients together so that their global L2 norm is at most {@code maxNorm} (PyTorch's
-     * {@code clip_grad_norm_}: factor {@code maxNorm / (norm + 1e-6)}), and returns the norm before clipping.
-     * A non-finite norm leaves the gradients untouched; the caller sees it and decides (usually: skip the step).
-     */
-    public static double clipGradNorm(List<Tensor> grads, double maxNorm) {
-        if (!(maxNorm > 0)) throw new IllegalArgumentException("max norm must be > 0, got " + maxNorm);
-        double sumSquares = 0;
-        for (Tensor g : grads) {
-            FloatBuffer b = g.floats();
-            for (int j = 0, n = b.limit(); j < n; j++) sumSquares += (double) b.get(j) * b.get(j);
-        }
-        double norm = Math.sqrt(sumSquares);
-        if (Double.isFinite(norm) && norm > maxNorm) {
-            double scale = maxNorm / (norm + 1e-6);
-            for (Tensor g : grads) {
-                FloatBuffer b = g.floats();
-                for (int j = 0, n = b.limit(); j < n; j++) b.put(j, (float) (b.get(j) * scale));
-            }
-        }
-        return norm;
+        for (Param p : params) backend.copy(p.grad(), zeros.rows(0, Math.toIntExact(p.grad().size())));
     }
 
     /**
      * The moment tensors by checkpoint name ({@code optimizer.<param>.exp_avg} and {@code .exp_avg_sq}, PyTorch's
-     * names): live views, to save next to the parameters. The step count goes into the checkpoint's state file.
+     * names), copied to the host: new tensors the caller closes, to save next to the parameters. The step count goes
+     * into the checkpoint's state file.
      */
     public Map<String, Tensor> state() {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        for (int i = 0; i < params.size(); i++) {
-            out.put(firstMomentName(params.get(i).name()), m.get(i));
-            out.put(secondMomentName(params.get(i).name()), v.get(i));
+        try {
+            for (int i = 0; i < params.size(); i++) {
+                out.put(firstMomentName(params.get(i).name()), backend.download(m.get(i)));
+                out.put(secondMomentName(params.get(i).name()), backend.download(v.get(i)));
+            }
+        } catch (RuntimeException e) {
+            out.values().forEach(Tensor::close);
+            throw e;
         }
-        return Collections.unmodifiableMap(out);
+        return out;
     }
 
     /** Restores the moments (copied from {@code tensors}, which may hold other entries too) and the step count. */
@@ -186,14 +188,14 @@ public final class AdamW implements AutoCloseable {
         this.steps = steps;
     }
 
-    private static void copyMoment(Map<String, Tensor> tensors, String name, Tensor into) {
+    private void copyMoment(Map<String, Tensor> tensors, String name, Tensor into) {
         Tensor saved = tensors.get(name);
         if (saved == null) throw new IllegalArgumentException("optimizer state has no " + name);
         if (!Arrays.equals(saved.shape(), into.shape())) {
             throw new IllegalArgumentException(name + " has shape " + Arrays.toString(saved.shape())
                     + ", the parameter needs " + Arrays.toString(into.shape()));
         }
-        into.copyFrom(saved);
+        backend.copy(into, saved);
     }
 
     private static String firstMomentName(String param) {
@@ -208,5 +210,6 @@ public final class AdamW implements AutoCloseable {
     public void close() {
         m.forEach(Tensor::close);
         v.forEach(Tensor::close);
+        if (zeros != null) zeros.close();
     }
 }

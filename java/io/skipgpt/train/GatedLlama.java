@@ -4,12 +4,10 @@ import io.skipgpt.lora.LoraAdapter;
 import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.model.Projection;
-import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.RopeStyle;
 import io.skipgpt.tensor.Tensor;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -33,43 +31,43 @@ import java.util.stream.IntStream;
  * residual stream toward "execute": on stories260K at 25% that drifted the realised sparsity to 18%.) Without
  * noise the gates are deterministic ({@code z_exec > z_skip}); without routers every gate is 1.
  *
- * <p>Every tensor an op reads or writes lives on the backend's device; the per-row gate logic (Gumbel noise, the
- * straight-through gradient, the router bias and its gradient) and the dropout masks run on the host, whose
- * generators draw them, so a run on a device draws what a CPU run draws. Per sequence that is one upload of its
- * ids, positions and targets, one download of its losses, and per layer a small round trip each way (see
- * {@link #sampleGates}, {@link #routerBackward}) plus one upload per dropout mask.
+ * <p>Every tensor an op reads or writes lives on the backend's device, the gates and their gradient too: the
+ * backend samples them ({@link Backend#routerGates}, Gumbel noise from a counter-based generator, so every backend
+ * draws the same) and takes them back into the router logits ({@link Backend#routerGatesBackward}). The dropout
+ * masks are drawn on the host, so that every backend draws the same. Per sequence that is one upload of its ids,
+ * positions and targets, one download of its losses and one of its hard gates (the sparsity penalty's sign and the
+ * keep rates are figured from them on the host), plus one upload per dropout mask.
  */
 final class GatedLlama {
     private final LlamaConfig c;
     private final LlamaWeights w;
     private final Backend backend;
-    private final Routers routers;
-    private final Tensor routerWeight;
+    private final Tensor routerWeight, routerBias;
     private final LoraAdapter lora;
 
     /**
      * @param weights the frozen base model, on the backend's device
-     * @param routers null: every gate open (a dense model); else read on the host, for their biases
-     * @param routerWeight {@code routers.weight()} [layers·4, d] on the backend's device (itself on a host backend;
-     *     null without routers)
+     * @param routerWeight the routers' weight [layers·4, d] on the backend's device, or null: no routers, every gate
+     *     open (a dense model)
+     * @param routerBias their bias [layers·4, 1] on the backend's device (null without routers)
      * @param lora null: stage 1 (no adapter, routers train); else the adapter on the backend's device
      */
-    GatedLlama(LlamaConfig config, LlamaWeights weights, Backend backend, Routers routers, Tensor routerWeight,
+    GatedLlama(LlamaConfig config, LlamaWeights weights, Backend backend, Tensor routerWeight, Tensor routerBias,
                LoraAdapter lora) {
+        if ((routerWeight == null) != (routerBias == null)) throw new IllegalArgumentException("router weight without bias");
         this.c = config;
         this.w = weights;
         this.backend = backend;
-        this.routers = routers;
         this.routerWeight = routerWeight;
+        this.routerBias = routerBias;
         this.lora = lora;
     }
 
     /** Activations of one layer, kept for the backward pass. Shapes for n rows; tensors on the backend's device. */
     private static final class LayerTape {
         Tensor x; // [n, d] layer input
-        float[] g; // [2n] on the host: hard gates (0 or 1), attention's at [0, n), the MLP's at [n, 2n)
-        float[] y; // [2n] on the host, laid out as g: soft execute probabilities (straight-through path)
-        Tensor gates; // [2, n] g on the device: row 0 scales the attention output, row 1 the MLP's
+        // [2, n] views of the tape's gates and soft gates (null without routers): row 0 attention's, row 1 the MLP's
+        Tensor gates, soft;
         Tensor xbA; // [n, d] norm_att(x)
         Tensor q, k, v; // [n, qd], [n, kvd], [n, kvd] after RoPE (k, v form this sequence's whole cache)
         Tensor att; // [n, qd] attention output before O
@@ -83,7 +81,7 @@ final class GatedLlama {
         final Map<Projection, Tensor[]> dropped = new EnumMap<>(Projection.class);
 
         void close() {
-            for (Tensor t : new Tensor[] {x, gates, xbA, q, k, v, att, o, h, xbM, gate, up, act, m}) if (t != null) t.close();
+            for (Tensor t : new Tensor[] {x, xbA, q, k, v, att, o, h, xbM, gate, up, act, m}) if (t != null) t.close();
             for (Tensor[] pair : dropped.values()) for (Tensor t : pair) t.close();
         }
     }
@@ -94,6 +92,9 @@ final class GatedLlama {
         final Tensor pos; // [n, 1] on the device
         final Tensor targets; // [n, 1] on the device
         final List<LayerTape> layers = new ArrayList<>();
+        // [layers·2, n] on the device: layer l's attention gates at row 2l, its MLP's at 2l + 1 (null without routers)
+        final Tensor gates, soft;
+        float[] gatesOnHost; // gates, downloaded at the end of the forward (null without routers: every gate is 1)
         Tensor xOut; // [n, d] final residual, on the device
         Tensor logits; // [n, vocab] on the device
         float[] losses; // [n] per-token cross-entropy, on the host
@@ -106,14 +107,15 @@ final class GatedLlama {
             this.straightThrough = straightThrough;
             this.pos = uploadInts(IntStream.range(0, n).toArray(), n, 1);
             this.targets = uploadInts(targets, n, 1);
+            this.gates = routerWeight == null ? null : f32(2 * c.nLayers(), n);
+            this.soft = routerWeight == null ? null : f32(2 * c.nLayers(), n);
         }
 
         /** Sum of the hard gates over this sequence's tokens, layers and both module kinds. */
         double gateSum() {
+            if (gatesOnHost == null) return 2.0 * c.nLayers() * n;
             double s = 0;
-            for (LayerTape l : layers) {
-                for (int i = 0; i < n; i++) s += l.g[i] + l.g[n + i];
-            }
+            for (float g : gatesOnHost) s += g;
             return s;
         }
 
@@ -125,11 +127,11 @@ final class GatedLlama {
 
         /** Execute rates of layer l over this sequence: {attention, MLP} counts. */
         long[] keptCounts(int l) {
+            if (gatesOnHost == null) return new long[] {n, n};
             long a = 0, b = 0;
-            float[] g = layers.get(l).g;
             for (int i = 0; i < n; i++) {
-                a += (long) g[i];
-                b += (long) g[n + i];
+                a += (long) gatesOnHost[2 * l * n + i];
+                b += (long) gatesOnHost[(2 * l + 1) * n + i];
             }
             return new long[] {a, b};
         }
@@ -138,6 +140,8 @@ final class GatedLlama {
         public void close() {
             pos.close();
             targets.close();
+            if (gates != null) gates.close();
+            if (soft != null) soft.close();
             for (LayerTape l : layers) l.close();
             if (xOut != null) xOut.close();
             if (logits != null) logits.close();
@@ -148,30 +152,30 @@ final class GatedLlama {
      * Forward pass of one sequence from an empty cache: gates sampled with {@code noise} at temperature
      * {@code tau}; logits and per-token cross-entropy against {@code targets}.
      */
-    Tape forward(int[] inputs, int[] targets, Rng noise, double tau) {
+    Tape forward(int[] inputs, int[] targets, GateNoise noise, double tau) {
         return forward(inputs, targets, noise, tau, null, null);
     }
 
-    /** Stage 1's surrogate forward pass: see {@link #forward(int[], int[], Rng, double, Rng, Tape)}. */
-    Tape forward(int[] inputs, int[] targets, Rng noise, double tau, Tape hardGatesOf) {
+    /** Stage 1's surrogate forward pass: see {@link #forward(int[], int[], GateNoise, double, Rng, Tape)}. */
+    Tape forward(int[] inputs, int[] targets, GateNoise noise, double tau, Tape hardGatesOf) {
         return forward(inputs, targets, noise, tau, null, hardGatesOf);
     }
 
     /**
      * Forward pass of one sequence from an empty cache: gates sampled with {@code noise} at temperature {@code tau}
-     * (deterministic when noise is null), adapter dropout masks drawn from {@code dropout} (none when null), logits
-     * and per-token cross-entropy against {@code targets}.
+     * (deterministic when noise is null; a layer takes one draw of the stream), adapter dropout masks drawn from
+     * {@code dropout} (none when null), logits and per-token cross-entropy against {@code targets}.
      *
      * <p>With {@code hardGatesOf} (a tape of the same sequence, noise and dropout), it is the function whose
      * gradient {@link #backward} computes, so that finite differences of it check the backward. In stage 1 that is
      * the straight-through estimator: each gate is {@code g_hard + y − y_hard} — the hard value at the reference
      * point, moving with the soft probability y around it. In stage 2 each gate is {@code g_hard}, a constant.
      */
-    Tape forward(int[] inputs, int[] targets, Rng noise, double tau, Rng dropout, Tape hardGatesOf) {
+    Tape forward(int[] inputs, int[] targets, GateNoise noise, double tau, Rng dropout, Tape hardGatesOf) {
         int n = inputs.length;
         if (targets.length != n) throw new IllegalArgumentException("inputs and targets differ in length");
         int d = c.dim(), qd = c.nHeads() * c.headDim(), kvd = c.kvDim(), hid = c.hiddenDim();
-        Tape t = new Tape(targets, tau, routers != null && noise != null && lora == null);
+        Tape t = new Tape(targets, tau, routerWeight != null && noise != null && lora == null);
         try (Tensor ids = uploadInts(inputs, n, 1)) {
             Tensor x = f32(n, d);
             backend.embedding(x, w.tokenEmbedding(), ids);
@@ -180,7 +184,7 @@ final class GatedLlama {
                 LayerTape lt = new LayerTape();
                 t.layers.add(lt);
                 lt.x = x;
-                sampleGates(l, lt, noise, tau, hardGatesOf == null ? null : hardGatesOf.layers.get(l), t.straightThrough);
+                sampleGates(t, l, noise, hardGatesOf);
                 // Attention, computed for every row, then gated.
                 lt.xbA = f32(n, d);
                 backend.rmsnorm(lt.xbA, x, lw.attnNorm(), c.normEps());
@@ -196,7 +200,7 @@ final class GatedLlama {
                 backend.attention(lt.att, lt.q, lt.k, lt.v, t.pos, c.nHeads(), c.nKvHeads(), c.headDim());
                 lt.o = f32(n, d);
                 project(lt, l, Projection.O, lt.o, lt.att, dropout);
-                lt.h = gatedResidual(x, lt.o, lt.gates.rows(0, 1));
+                lt.h = gatedResidual(x, lt.o, lt.gates == null ? null : lt.gates.rows(0, 1));
                 // MLP, likewise.
                 lt.xbM = f32(n, d);
                 backend.rmsnorm(lt.xbM, lt.h, lw.ffnNorm(), c.normEps());
@@ -208,9 +212,10 @@ final class GatedLlama {
                 backend.swiglu(lt.act, lt.gate, lt.up);
                 lt.m = f32(n, d);
                 project(lt, l, Projection.DOWN, lt.m, lt.act, dropout);
-                x = gatedResidual(lt.h, lt.m, lt.gates.rows(1, 1));
+                x = gatedResidual(lt.h, lt.m, lt.gates == null ? null : lt.gates.rows(1, 1));
             }
             t.xOut = x;
+            if (t.gates != null) t.gatesOnHost = download(t.gates);
             try (Tensor xf = f32(n, d)) {
                 backend.rmsnorm(xf, x, w.outputNorm(), c.normEps());
                 t.logits = f32(n, c.vocabSize());
@@ -248,46 +253,34 @@ final class GatedLlama {
         backend.loraForward(out, adapterIn, lora.a(l, p), lora.b(l, p), lora.config().scale());
     }
 
-    // z = x·Wᵣᵀ + b; hard Gumbel sample per module (deterministic without noise); y keeps
-    // sigmoid((a_exec − a_skip)/tau) for the backward. Without routers every gate is 1. The logits [n, 4] come to the
-    // host and the gates [2, n] go back: a round trip of 6n floats per layer, small next to the layer's GEMMs, so that
-    // the host's generator draws the noise and every backend samples the same gates.
-    private void sampleGates(int l, LayerTape lt, Rng noise, double tau, LayerTape hard, boolean straightThrough) {
+    // Layer l's gates on the tape: z = x·Wᵣᵀ [n, 4], then the backend adds the bias and samples (the layer's draw of
+    // the noise), or takes a hard tape's gates for the surrogate. Without routers there is nothing to sample: every gate
+    // is 1 and the residual adds each module's output as it is.
+    private void sampleGates(Tape t, int l, GateNoise noise, Tape hard) {
+        LayerTape lt = t.layers.get(l);
+        if (routerWeight == null) return;
         int n = lt.x.rows();
-        lt.g = new float[2 * n];
-        lt.y = new float[2 * n];
-        if (routers == null) {
-            Arrays.fill(lt.g, 1f);
-        } else {
-            float[] z;
-            try (Tensor logits = f32(n, 4)) {
-                backend.matmul(logits, lt.x, routerWeight.rows(4 * l, 4));
-                z = download(logits);
-            }
-            for (int i = 0; i < n; i++) {
-                for (int mod = 0; mod < 2; mod++) {
-                    int exec = 2 * mod, skip = 2 * mod + 1, at = mod * n + i;
-                    float z0 = z[4 * i + exec] + routers.bias(l, exec);
-                    float z1 = z[4 * i + skip] + routers.bias(l, skip);
-                    double a = noise == null ? z0 - z1 : (z0 + noise.gumbel()) - (z1 + noise.gumbel());
-                    double y = 1.0 / (1.0 + Math.exp(-a / tau));
-                    double g = a > 0 ? 1 : 0;
-                    if (hard != null) g = hard.g[at] + (straightThrough ? y - hard.y[at] : 0);
-                    lt.y[at] = (float) y;
-                    lt.g[at] = (float) g;
-                }
-            }
+        lt.gates = t.gates.rows(2 * l, 2);
+        lt.soft = t.soft.rows(2 * l, 2);
+        try (Tensor logits = f32(n, 4)) {
+            backend.matmul(logits, lt.x, routerWeight.rows(4 * l, 4));
+            backend.routerGates(lt.gates, lt.soft, logits, routerBias.rows(4 * l, 4), noise == null ? null : noise.next(),
+                    t.tau, hard == null ? null : hard.gates.rows(2 * l, 2),
+                    hard == null || !t.straightThrough ? null : hard.soft.rows(2 * l, 2));
         }
-        lt.gates = upload(lt.g, 2, n);
     }
 
-    // out = x + g·f, a new tensor (x stays on the tape); g [n] is one row of the layer's gates.
+    // out = x + g·f, a new tensor (x stays on the tape); g [n] is one row of the layer's gates, or null: all 1.
     private Tensor gatedResidual(Tensor x, Tensor f, Tensor g) {
         Tensor out = f32(x.rows(), x.cols());
+        backend.copy(out, x);
+        if (g == null) {
+            backend.add(out, f);
+            return out;
+        }
         try (Tensor gf = f32(f.rows(), f.cols())) {
             backend.copy(gf, f);
             backend.scaleRows(gf, g);
-            backend.copy(out, x);
             backend.add(out, gf);
         }
         return out;
@@ -297,7 +290,7 @@ final class GatedLlama {
      * Backward pass of one sequence. Cross-entropy enters with weight {@code ceScale} per token (1/N for the mean
      * over the batch's N predicted tokens); every sampled gate additionally receives {@code gateGrad} (the
      * sparsity penalty's straight-through gradient, the same for every gate). Stage 1: router gradients are added
-     * into {@code dWeight} [layers·4, d] (on the backend's device) and {@code dBias} [layers·4, 1] (on the host).
+     * into {@code dWeight} [layers·4, d] and {@code dBias} [layers·4, 1], both on the backend's device.
      * Stage 2: the adapter's into the same-shaped matrices of {@code dLora} (on the device); the routers get none
      * (pass null).
      */
@@ -324,7 +317,7 @@ final class GatedLlama {
                 // MLP: out = h + g_mlp·m. dx holds dL/dout.
                 if (t.straightThrough) backend.rowDot(dg.rows(1, 1), dx, lt.m);
                 backend.copy(tmp, dx);
-                backend.scaleRows(tmp, lt.gates.rows(1, 1));
+                if (lt.gates != null) backend.scaleRows(tmp, lt.gates.rows(1, 1));
                 projectBackward(lt, l, Projection.DOWN, dAct, tmp, lt.act, false, dLora);
                 backend.swigluBackward(dGate, dUp, dAct, lt.gate, lt.up);
                 try (Tensor dxbM = f32(n, d)) {
@@ -336,7 +329,7 @@ final class GatedLlama {
                 // Attention: h = x + g_att·o. dh holds dL/dh.
                 if (t.straightThrough) backend.rowDot(dg.rows(0, 1), dh, lt.o);
                 backend.copy(tmp, dh);
-                backend.scaleRows(tmp, lt.gates.rows(0, 1));
+                if (lt.gates != null) backend.scaleRows(tmp, lt.gates.rows(0, 1));
                 projectBackward(lt, l, Projection.O, dAtt, tmp, lt.att, false, dLora);
                 // dk and dv start at zero: attentionBackward adds into them.
                 try (Tensor dk = f32(n, kvd); Tensor dv = f32(n, kvd); Tensor dxbA = f32(n, d)) {
@@ -355,27 +348,13 @@ final class GatedLlama {
         }
     }
 
-    // Routers: straight-through from the hard gates into z, then into Wᵣ, b and x (dx += dz·Wᵣ). dL/dg [2, n] comes to
-    // the host and dz [n, 4] goes back, the forward's round trip in reverse; the bias gradient is summed on the host.
+    // Routers: straight-through from the hard gates into z (dz [n, 4], and the bias's gradient, its column sums), then
+    // into Wᵣ and x (dx += dz·Wᵣ).
     private void routerBackward(int l, LayerTape lt, double tau, Tensor dg, float gateGrad, Tensor dx, Tensor dWeight,
                                 Tensor dBias) {
-        int n = lt.x.rows();
-        float[] dgHost = download(dg);
-        float[] dz = new float[4 * n];
-        for (int i = 0; i < n; i++) {
-            for (int mod = 0; mod < 2; mod++) {
-                double dgi = dgHost[mod * n + i] + gateGrad;
-                double y = lt.y[mod * n + i];
-                float g = (float) (dgi * y * (1 - y) / tau);
-                dz[4 * i + 2 * mod] = g;
-                dz[4 * i + 2 * mod + 1] = -g;
-            }
-        }
-        try (Tensor dzOnDevice = upload(dz, n, 4)) {
-            backend.matmulBackward(dx, dWeight.rows(4 * l, 4), dzOnDevice, lt.x, routerWeight.rows(4 * l, 4), true);
-        }
-        for (int i = 0; i < n; i++) {
-            for (int ch = 0; ch < 4; ch++) dBias.set(4L * l + ch, dBias.get(4L * l + ch) + dz[4 * i + ch]);
+        try (Tensor dz = f32(lt.x.rows(), 4)) {
+            backend.routerGatesBackward(dz, dBias.rows(4 * l, 4), dg, lt.soft, gateGrad, tau);
+            backend.matmulBackward(dx, dWeight.rows(4 * l, 4), dz, lt.x, routerWeight.rows(4 * l, 4), true);
         }
     }
 

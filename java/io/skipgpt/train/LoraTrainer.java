@@ -23,8 +23,8 @@ import java.util.Map;
  * adapter is written as a PEFT directory into the output directory, beside the JSONL log and the checkpoints;
  * the loop, its atomic checkpoints and exact resume are {@link TrainingLoop}'s.
  *
- * <p>On a device backend the passes run there, on copies of the base weights, the router weight and the adapter;
- * the adapter's master copy stays on the host, where AdamW updates it, and moves in one copy per step each way.
+ * <p>On a device backend the whole step runs there — the passes, the gates' sampling, AdamW — on copies of the base
+ * weights, the routers and the adapter, which trains there; the adapter comes to the host for the result.
  */
 public final class LoraTrainer {
     /** How the gates decide while the adapter trains. */
@@ -65,6 +65,7 @@ public final class LoraTrainer {
             o.addProperty("weight_decay", weightDecay);
             o.addProperty("clip", clip);
             o.addProperty("seed", seed);
+            o.addProperty("gate_noise", RouterTrainer.GATE_NOISE);
             return o;
         }
     }
@@ -109,15 +110,15 @@ public final class LoraTrainer {
         TrainingLoop.Settings settings = new TrainingLoop.Settings(options.steps(), options.batch(), options.accum(),
                 schedule, options.weightDecay(), options.clip(), options.evalEvery(), options.checkpointEvery());
         try (LoraAdapter lora = LoraAdapter.initialise(config, options.lora(), options.seed());
-                LoraAdapter grads = LoraAdapter.zeros(config, options.lora());
+                LoraAdapter grads = LoraAdapter.zeros(config, options.lora(), backend);
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> routerWeight = routers == null ? null : OnBackend.of(routers.weight(), backend);
-                OnBackend<LoraAdapter> loraOn = OnBackend.of(lora, backend);
-                OnBackend<LoraAdapter> gradsOn = OnBackend.of(grads, backend)) {
-            GatedLlama gated = new GatedLlama(config, base.get(), backend, routers,
-                    routerWeight == null ? null : routerWeight.get(), loraOn.get());
-            Stage stage = new Stage(lora, grads, base.get(), loraOn, gradsOn, gated);
-            return new TrainingLoop(config, data, settings, out, progress).run(stage, resume, stopAfter);
+                OnBackend<Tensor> routerBias = routers == null ? null : OnBackend.of(routers.bias(), backend);
+                OnBackend<LoraAdapter> loraOn = OnBackend.of(lora, backend)) {
+            GatedLlama gated = new GatedLlama(config, base.get(), backend, routers == null ? null : routerWeight.get(),
+                    routers == null ? null : routerBias.get(), loraOn.get());
+            Stage stage = new Stage(lora, base.get(), loraOn, grads, gated);
+            return new TrainingLoop(config, backend, data, settings, out, progress).run(stage, resume, stopAfter);
         }
     }
 
@@ -125,25 +126,26 @@ public final class LoraTrainer {
     private final class Stage implements TrainingLoop.Stage {
         private final LoraAdapter lora;
         private final LlamaWeights base;
-        private final OnBackend<LoraAdapter> loraOn, gradsOn;
+        private final OnBackend<LoraAdapter> loraOn;
+        private final LoraAdapter grads;
         private final List<AdamW.Param> params = new ArrayList<>();
         private final GatedLlama gated;
-        private Rng noise = Rng.derived(options.seed(), 1);
+        private final long noiseKey = Rng.derived(options.seed(), 1).nextLong();
+        private GateNoise noise = new GateNoise(noiseKey, 0);
         private Rng dropout = Rng.derived(options.seed(), 2);
 
         /**
-         * lora, grads: AdamW's parameters and gradients, on the host; loraOn, gradsOn: the same where the passes use
-         * them; base: the weights where the backend's ops read them.
+         * lora: the host copy of the adapter; loraOn: the adapter where the backend's ops use it, and grads its
+         * gradients there; base: the weights where the backend's ops read them.
          */
-        Stage(LoraAdapter lora, LoraAdapter grads, LlamaWeights base, OnBackend<LoraAdapter> loraOn,
-              OnBackend<LoraAdapter> gradsOn, GatedLlama gated) {
+        Stage(LoraAdapter lora, LlamaWeights base, OnBackend<LoraAdapter> loraOn, LoraAdapter grads, GatedLlama gated) {
             this.lora = lora;
             this.base = base;
             this.loraOn = loraOn;
-            this.gradsOn = gradsOn;
+            this.grads = grads;
             this.gated = gated;
             Map<String, Tensor> g = grads.tensors();
-            lora.tensors().forEach((name, value) -> params.add(AdamW.Param.of(name, value, g.get(name))));
+            loraOn.get().tensors().forEach((name, value) -> params.add(AdamW.Param.of(name, value, g.get(name))));
         }
 
         @Override
@@ -152,31 +154,20 @@ public final class LoraTrainer {
         }
 
         @Override
-        public void toBackend() {
-            loraOn.upload();
-            gradsOn.upload();
-        }
-
-        @Override
-        public void gradsToHost() {
-            gradsOn.download();
-        }
-
-        @Override
         public long[] rngStates() {
-            return new long[] {noise.state(), dropout.state()};
+            return new long[] {noise.position(), dropout.state()};
         }
 
         @Override
         public void restoreRngs(long[] states) {
-            noise = new Rng(states[0]);
+            noise = new GateNoise(noiseKey, states[0]);
             dropout = new Rng(states[1]);
         }
 
         @Override
         public void microBatch(TokenDataset.Batch batch, long step, TrainingLoop.StepFigures f) {
             f.tau = 1;
-            Rng gateNoise = options.gates() == Gates.SAMPLE ? noise : null;
+            GateNoise gateNoise = options.gates() == Gates.SAMPLE ? noise : null;
             GatedLlama.Tape[] tapes = new GatedLlama.Tape[batch.size()];
             try {
                 double nll = 0, gates = 0;
@@ -189,7 +180,7 @@ public final class LoraTrainer {
                     f.addKept(tapes[s], config.nLayers());
                 }
                 f.add(nll / tokens, 0, gates / (2.0 * config.nLayers() * tokens), tokens);
-                for (GatedLlama.Tape tape : tapes) gated.backward(tape, (float) (1.0 / tokens), 0f, null, null, gradsOn.get());
+                for (GatedLlama.Tape tape : tapes) gated.backward(tape, (float) (1.0 / tokens), 0f, null, null, grads);
             } finally {
                 for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
             }
@@ -207,6 +198,7 @@ public final class LoraTrainer {
 
         @Override
         public String writeResult() throws IOException {
+            loraOn.download();
             PeftDirectory.write(out, lora, baseModel);
             return "wrote the adapter (PEFT) into " + out;
         }
@@ -218,7 +210,8 @@ public final class LoraTrainer {
 
         @Override
         public List<String> resumeKeys() {
-            return List.of("targets", "rank", "lora_alpha", "dropout", "gates", "steps", "batch", "accum", "seed");
+            return List.of("targets", "rank", "lora_alpha", "dropout", "gates", "steps", "batch", "accum", "seed",
+                    "gate_noise");
         }
 
         @Override

@@ -9,10 +9,11 @@ import java.util.function.BiConsumer;
 import java.util.function.UnaryOperator;
 
 /**
- * Something a trainer keeps on the host (the base weights, a router matrix, an adapter, a gradient) and what the
- * backend's ops use in its place: the host object itself on a host backend, so CPU training copies nothing, else a
- * copy on the backend's device that this owns. Trainable values keep their master copy on the host, where AdamW
- * runs, and move once per optimizer step: {@link #upload} after an update, {@link #download} for a gradient.
+ * Something a trainer keeps on the host (the base weights, the routers, an adapter) and what the backend's ops use in
+ * its place: the host object itself on a host backend, so CPU training copies nothing, else a copy on the backend's
+ * device that this owns. Trainable values train on the copy, their master copy during a run (AdamW runs there too):
+ * {@link #download} refreshes the host object where the host needs it (an evaluation on the host, a result file),
+ * {@link #upload} puts back a change made on the host.
  */
 final class OnBackend<T extends AutoCloseable> implements AutoCloseable {
     private final T host;

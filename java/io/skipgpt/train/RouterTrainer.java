@@ -18,11 +18,12 @@ import java.util.Map;
  * Stage 1 of SkipGPT: router tuning with the base model frozen. Loss {@code CE + alpha·|(1 − T) − r|} where r is
  * the mean of all execute gates of the batch (every token, layer and both module kinds); hard Gumbel gates with
  * a straight-through gradient, tau annealed linearly 5 → 1 over the run; AdamW with clipping. The loop, its
- * atomic checkpoints (routers, optimizer moments, step, data position, noise generator) and exact resume are
+ * atomic checkpoints (routers, optimizer moments, step, data position, noise position) and exact resume are
  * {@link TrainingLoop}'s.
  *
- * <p>On a device backend the passes run there, on a copy of the base weights made once per run and a copy of the
- * router weight; the routers' master copy stays on the host, where AdamW updates it and the gates are sampled.
+ * <p>On a device backend the whole step runs there — the passes, the gates' sampling, AdamW — on a copy of the base
+ * weights made once per run and copies of the routers, which train there; the host copy of the routers is refreshed
+ * for each held-out evaluation and for the result.
  */
 public final class RouterTrainer {
     /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
@@ -54,9 +55,16 @@ public final class RouterTrainer {
             o.addProperty("weight_decay", weightDecay);
             o.addProperty("clip", clip);
             o.addProperty("seed", seed);
+            o.addProperty("gate_noise", GATE_NOISE);
             return o;
         }
     }
+
+    /**
+     * How the gates' Gumbel noise is drawn, in checkpoints: a checkpoint made with another generator (the host
+     * SplitMix64 of earlier versions) cannot be resumed exactly, so it is refused.
+     */
+    static final String GATE_NOISE = "philox4x32-10";
 
     private final LlamaConfig config;
     private final LlamaWeights weights;
@@ -104,13 +112,13 @@ public final class RouterTrainer {
         TrainingLoop.Settings settings = new TrainingLoop.Settings(options.steps(), options.batch(), options.accum(),
                 schedule, options.weightDecay(), options.clip(), options.evalEvery(), options.checkpointEvery());
         try (Routers routers = Routers.initialise(config.nLayers(), config.dim(), options.seed());
-                Tensor dWeight = Tensor.f32(config.nLayers() * 4, config.dim());
-                Tensor dBias = Tensor.f32(config.nLayers() * 4, 1);
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
-                OnBackend<Tensor> weightGrad = OnBackend.of(dWeight, backend)) {
-            Stage stage = new Stage(routers, dWeight, dBias, base.get(), weight, weightGrad);
-            return new TrainingLoop(config, data, settings, out, progress).run(stage, resume, stopAfter);
+                OnBackend<Tensor> bias = OnBackend.of(routers.bias(), backend);
+                Tensor dWeight = backend.allocate(Tensor.DType.F32, config.nLayers() * 4, config.dim());
+                Tensor dBias = backend.allocate(Tensor.DType.F32, config.nLayers() * 4, 1)) {
+            Stage stage = new Stage(routers, base.get(), weight, bias, dWeight, dBias);
+            return new TrainingLoop(config, backend, data, settings, out, progress).run(stage, resume, stopAfter);
         }
     }
 
@@ -171,30 +179,31 @@ public final class RouterTrainer {
 
     /**
      * Stage 1: the routers train against CE and the sparsity penalty, tau annealed 5 -> 1. The passes read the
-     * router weight and add into its gradient where the backend's ops run; the bias and its gradient stay on the
-     * host, where the gate math uses them.
+     * routers and add into their gradients where the backend's ops run.
      */
     private final class Stage implements TrainingLoop.Stage {
         private final Routers routers;
-        private final Tensor dBias;
         private final LlamaWeights base;
-        private final OnBackend<Tensor> weight, weightGrad;
+        private final OnBackend<Tensor> weight, bias;
         private final List<AdamW.Param> params;
         private final GatedLlama gated;
         private final LinearAnneal tau = LinearAnneal.gumbelTau(options.steps());
-        private Rng noise = Rng.derived(options.seed(), 1);
+        private final long noiseKey = Rng.derived(options.seed(), 1).nextLong();
+        private GateNoise noise = new GateNoise(noiseKey, 0);
 
-        /** dWeight, dBias: AdamW's gradients, on the host; base: the weights where the backend's ops read them. */
-        Stage(Routers routers, Tensor dWeight, Tensor dBias, LlamaWeights base, OnBackend<Tensor> weight,
-              OnBackend<Tensor> weightGrad) {
+        /**
+         * routers: the host copy; base: the weights where the backend's ops read them; weight, bias: the routers'
+         * tensors there, and dWeight, dBias their gradients.
+         */
+        Stage(Routers routers, LlamaWeights base, OnBackend<Tensor> weight, OnBackend<Tensor> bias, Tensor dWeight,
+              Tensor dBias) {
             this.routers = routers;
-            this.dBias = dBias;
             this.base = base;
             this.weight = weight;
-            this.weightGrad = weightGrad;
-            this.params = List.of(new AdamW.Param("router.weight", routers.weight(), dWeight, true),
-                    new AdamW.Param("router.bias", routers.bias(), dBias, false));
-            this.gated = new GatedLlama(config, base, backend, routers, weight.get(), null);
+            this.bias = bias;
+            this.params = List.of(new AdamW.Param("router.weight", weight.get(), dWeight, true),
+                    new AdamW.Param("router.bias", bias.get(), dBias, false));
+            this.gated = new GatedLlama(config, base, backend, weight.get(), bias.get(), null);
         }
 
         @Override
@@ -203,24 +212,13 @@ public final class RouterTrainer {
         }
 
         @Override
-        public void toBackend() {
-            weight.upload();
-            weightGrad.upload();
-        }
-
-        @Override
-        public void gradsToHost() {
-            weightGrad.download();
-        }
-
-        @Override
         public long[] rngStates() {
-            return new long[] {noise.state()};
+            return new long[] {noise.position()};
         }
 
         @Override
         public void restoreRngs(long[] states) {
-            noise = new Rng(states[0]);
+            noise = new GateNoise(noiseKey, states[0]);
         }
 
         // Forward every sequence (gates sampled), then the batch's CE and sparsity ratio r, then backward every
@@ -247,16 +245,19 @@ public final class RouterTrainer {
                 // d(alpha·|c − r|)/dg = alpha·sign(r − c)/decisions for every gate (straight-through).
                 float gateGrad = (float) (options.alpha() * Math.signum(-gap) / decisions);
                 for (GatedLlama.Tape tape : tapes) {
-                    gated.backward(tape, (float) (1.0 / tokens), gateGrad, weightGrad.get(), dBias, null);
+                    gated.backward(tape, (float) (1.0 / tokens), gateGrad, params.get(0).grad(), params.get(1).grad(),
+                            null);
                 }
             } finally {
                 for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
             }
         }
 
+        /** With the routers as they train: their host copy refreshed first. */
         @Override
         public HeldOut evaluate() {
-            return RouterTrainer.this.evaluate(base, routers, data.heldOut());
+            toHost();
+            return heldOut();
         }
 
         @Override
@@ -264,18 +265,31 @@ public final class RouterTrainer {
             return String.format(" (target %.4f)", options.sparsity());
         }
 
+        /** With calibration, the shifted bias goes back to the device as well, where later evaluations read it. */
         @Override
         public String writeResult() throws IOException {
+            toHost();
             if (options.calibrate()) {
                 RouterFile.write(rawRoutersFile(out), routers);
-                HeldOut before = evaluate();
+                HeldOut before = heldOut();
                 double delta = calibrate(base, routers, CALIBRATION_SEQUENCES);
+                bias.upload();
                 progress.printf("calibrated the execute threshold by %.4f on %d training sequences: held-out sparsity "
                         + "%.4f -> %.4f%n", delta, CALIBRATION_SEQUENCES, before.moduleSparsity(),
-                        evaluate().moduleSparsity());
+                        heldOut().moduleSparsity());
             }
             RouterFile.write(routersFile(out), routers);
             return "wrote " + routersFile(out);
+        }
+
+        // The routers' host copy as they train (nothing to copy on a host backend, where it is what trains).
+        private void toHost() {
+            weight.download();
+            bias.download();
+        }
+
+        private HeldOut heldOut() {
+            return RouterTrainer.this.evaluate(base, routers, data.heldOut());
         }
 
         @Override
@@ -285,7 +299,7 @@ public final class RouterTrainer {
 
         @Override
         public List<String> resumeKeys() {
-            return List.of("sparsity", "steps", "batch", "accum", "alpha", "seed");
+            return List.of("sparsity", "steps", "batch", "accum", "alpha", "seed", "gate_noise");
         }
 
         @Override

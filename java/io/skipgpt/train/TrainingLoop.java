@@ -3,6 +3,7 @@ package io.skipgpt.train;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import io.skipgpt.model.LlamaConfig;
+import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Tensor;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -15,30 +16,27 @@ import java.util.Optional;
 
 /**
  * The optimisation loop both SkipGPT stages share. Per step: run {@code accum} micro-batches (the stage's forward
- * and backward), average, clip, AdamW with the scheduled learning rate, zero the gradients; one JSONL line and
- * one progress line; a held-out evaluation every {@code evalEvery} steps; every {@code checkpointEvery} steps (and
- * at the end) the whole state — trainable tensors, optimizer moments, step, data position, random generators —
- * saved atomically, so a resumed run continues to exactly the result of an uninterrupted one. At the end the stage
- * writes its result and the final held-out figures are returned.
+ * and backward), then AdamW with the scheduled learning rate on the gradients averaged over the micro-batches and
+ * clipped, and zero the gradients; one JSONL line and one progress line; a held-out evaluation every
+ * {@code evalEvery} steps; every {@code checkpointEvery} steps (and at the end) the whole state — trainable tensors,
+ * optimizer moments, step, data position, random generators — saved atomically, so a resumed run continues to
+ * exactly the result of an uninterrupted one. At the end the stage writes its result and the final held-out figures
+ * are returned.
  *
- * <p>AdamW, clipping and checkpoints work on the host tensors of {@link Stage#params}. A stage whose passes run on
- * a device keeps copies there; the loop has it sync them once per step ({@link Stage#toBackend},
- * {@link Stage#gradsToHost}).
+ * <p>The trainable tensors, their gradients and the optimizer's moments stay on the backend's device for the whole
+ * run: the average and the clipping factor are folded into the update ({@link AdamW#step(double, double)}), so a step
+ * brings back only the gradient norm. Checkpoints copy the tensors to the host; a step whose gradient norm is not
+ * finite is skipped (the gradients are zeroed, the parameters and moments left as they are).
  */
 final class TrainingLoop {
     /** What one stage trains, and how. */
     interface Stage {
-        /** The trainable tensors with their gradients, on the host; names are checkpoint names. */
-        List<AdamW.Param> params();
-
         /**
-         * Before the first step and after each optimizer step, with params() as AdamW left them and their gradients
-         * zero: copy both to where the passes use them (nothing to do where the passes use params() themselves).
+         * The trainable tensors with their gradients, on the backend's device, where the passes use them; names are
+         * checkpoint names. They are the master copies: a stage that keeps host copies (to evaluate, to write its
+         * result) refreshes them from these when it needs them.
          */
-        void toBackend();
-
-        /** After a step's micro-batches: copy the gradients they added up into params()' gradients (or nothing). */
-        void gradsToHost();
+        List<AdamW.Param> params();
 
         /** The states of the stage's random generators, in a fixed order (they go into checkpoints). */
         long[] rngStates();
@@ -71,13 +69,16 @@ final class TrainingLoop {
                     int evalEvery, int checkpointEvery) {}
 
     private final LlamaConfig config;
+    private final Backend backend;
     private final TokenDataset data;
     private final Settings settings;
     private final Path out;
     private final PrintStream progress;
 
-    TrainingLoop(LlamaConfig config, TokenDataset data, Settings settings, Path out, PrintStream progress) {
+    TrainingLoop(LlamaConfig config, Backend backend, TokenDataset data, Settings settings, Path out,
+                 PrintStream progress) {
         this.config = config;
+        this.backend = backend;
         this.data = data;
         this.settings = settings;
         this.out = out;
@@ -95,7 +96,8 @@ final class TrainingLoop {
      */
     HeldOut run(Stage stage, boolean resume, long stopAfter) throws IOException {
         Files.createDirectories(out);
-        try (AdamW adam = new AdamW(stage.params(), AdamW.Config.DEFAULT.withWeightDecay(settings.weightDecay()))) {
+        AdamW.Config adamConfig = AdamW.Config.DEFAULT.withWeightDecay(settings.weightDecay());
+        try (AdamW adam = new AdamW(backend, stage.params(), adamConfig)) {
             long start = 0;
             Optional<Path> latest = resume ? Checkpoint.latest(checkpoints(out)) : Optional.empty();
             if (latest.isPresent()) {
@@ -103,7 +105,7 @@ final class TrainingLoop {
                     checkCompatible(c, stage);
                     for (AdamW.Param p : stage.params()) {
                         if (!c.tensors().containsKey(p.name())) throw new IOException(c.dir() + ": checkpoint has no " + p.name());
-                        p.value().copyFrom(c.tensors().get(p.name()));
+                        backend.copy(p.value(), c.tensors().get(p.name()));
                     }
                     adam.loadState(c.tensors(), c.state().optimizerStep());
                     data.seek(c.state().data());
@@ -115,7 +117,6 @@ final class TrainingLoop {
                 progress.printf("--resume: no checkpoint in %s, starting fresh%n", checkpoints(out));
             }
             adam.zeroGrad();
-            stage.toBackend();
             try (JsonlLog log = start > 0 ? JsonlLog.resume(out.resolve("train.jsonl"), start + 1)
                     : JsonlLog.create(out.resolve("train.jsonl"))) {
                 for (long step = start; step < settings.steps(); step++) {
@@ -125,12 +126,16 @@ final class TrainingLoop {
                     for (int micro = 0; micro < settings.accum(); micro++) {
                         stage.microBatch(data.nextBatch(settings.batch()), step, f);
                     }
-                    stage.gradsToHost();
-                    if (settings.accum() > 1) for (AdamW.Param p : stage.params()) scale(p.grad(), 1.0 / settings.accum());
-                    double norm = adam.clipGradNorm(settings.clip());
-                    adam.step(lr);
+                    // The gradients hold sums over the micro-batches; clipping is of their mean. Its norm is the sum's
+                    // over accum: the norm of the mean stored in float32 exactly when accum is a power of two, to the
+                    // last bits otherwise.
+                    double mean = 1.0 / settings.accum(), norm = adam.gradNorm() * mean;
+                    if (Double.isFinite(norm)) {
+                        adam.step(lr, mean * AdamW.clipFactor(norm, settings.clip()));
+                    } else {
+                        progress.printf("step %d: gradient norm %s, update skipped%n", step + 1, norm);
+                    }
                     adam.zeroGrad();
-                    stage.toBackend();
                     double ms = (System.nanoTime() - t0) / 1e6;
                     JsonObject line = f.toJson(step + 1, lr, norm, ms);
                     log.append(line);
@@ -162,18 +167,23 @@ final class TrainingLoop {
         }
     }
 
+    // The parameters and the moments come to the host for the file, and are freed after it.
     private void save(Stage stage, AdamW adam, long step) throws IOException {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
-        for (AdamW.Param p : stage.params()) tensors.put(p.name(), p.value());
-        tensors.putAll(adam.state());
-        JsonObject extra = new JsonObject();
-        extra.addProperty("data_fingerprint", data.fingerprint());
-        extra.addProperty("layers", config.nLayers());
-        extra.addProperty("dim", config.dim());
-        stage.fingerprints().forEach(extra::addProperty);
-        Checkpoint.State state = new Checkpoint.State(step, adam.steps(), data.cursor(), stage.rngStates(),
-                stage.hyper(), extra);
-        Checkpoint.save(checkpoints(out), state, tensors, 2);
+        try {
+            for (AdamW.Param p : stage.params()) tensors.put(p.name(), backend.download(p.value()));
+            tensors.putAll(adam.state());
+            JsonObject extra = new JsonObject();
+            extra.addProperty("data_fingerprint", data.fingerprint());
+            extra.addProperty("layers", config.nLayers());
+            extra.addProperty("dim", config.dim());
+            stage.fingerprints().forEach(extra::addProperty);
+            Checkpoint.State state = new Checkpoint.State(step, adam.steps(), data.cursor(), stage.rngStates(),
+                    stage.hyper(), extra);
+            Checkpoint.save(checkpoints(out), state, tensors, 2);
+        } finally {
+            tensors.values().forEach(Tensor::close);
+        }
     }
 
     private void checkCompatible(Checkpoint.Loaded c, Stage stage) throws IOException {
@@ -201,10 +211,6 @@ final class TrainingLoop {
                         + now.get(key) + "; resume with the same settings");
             }
         }
-    }
-
-    private static void scale(Tensor t, double s) {
-        for (long i = 0; i < t.size(); i++) t.set(i, (float) (t.get(i) * s));
     }
 
     /** Running figures of one optimizer step over its micro-batches. */

@@ -1,8 +1,11 @@
 package io.skipgpt.tensor;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.BiConsumer;
@@ -328,6 +331,67 @@ class BackendTest {
                     new Tensor[] {t.uniform(-1, 1, n, k), t.uniform(-1, 1, r, k), t.uniform(-1, 1, m, r)},
                     (be, o) -> be.loraBackward(o[0], o[1], o[2], dy, x, a, b, scale));
         }
+    }
+
+    /** The reference's generator gives Random123's known answers (tests/kat_vectors, "philox4x32 10"). */
+    @Test
+    void philoxKnownAnswers() {
+        int[][] kat = {{0, 0, 0, 0, 0, 0, 0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+                {-1, -1, -1, -1, -1, -1, 0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+                {0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0, 0xd16cfe09, 0x94fdcceb,
+                        0x5001e420, 0x24126ea1}};
+        for (int[] v : kat) {
+            assertArrayEquals(Arrays.copyOfRange(v, 6, 10), ReferenceBackend.philox(Arrays.copyOf(v, 4), v[4], v[5]));
+        }
+    }
+
+    /**
+     * Deterministic and Gumbel gates, alone and with another pass's gates (constant, and the straight-through
+     * surrogate): both backends draw the same uniforms, so the gates agree exactly and the soft probabilities to
+     * their last bit or so (Java's log and exp are not glibc's).
+     */
+    @Test
+    void routerGates() {
+        for (Tensors.GateCase c : t.gateCases(0, 1, 17, 300)) {
+            int n = c.logits().rows();
+            compareAll("routerGates", c.label(), 1e-7, new Tensor[] {t.poisoned(2, n), t.poisoned(2, n)},
+                    (b, o) -> b.routerGates(o[0], o[1], c.logits(), c.bias(), c.noise(), c.tau(), c.hardGates(),
+                            c.hardSoft()));
+        }
+    }
+
+    @Test
+    void routerGatesBackward() {
+        for (int n : new int[] {0, 1, 17, 300}) {
+            Tensor dGates = t.uniform(-1, 1, 2, n), soft = t.uniform(0, 1, 2, n);
+            float gateGrad = (float) (t.random().nextDouble() * 0.2 - 0.1);
+            // dBias sums n rows
+            compareAll("routerGatesBackward", "n " + n, 1e-5, new Tensor[] {t.poisoned(n, 4), t.uniform(-1, 1, 4)},
+                    (b, o) -> b.routerGatesBackward(o[0], o[1], dGates, soft, gateGrad, 2.5));
+        }
+    }
+
+    /** Both compute in double, so exactly. */
+    @Test
+    void adamw() {
+        for (int[] s : new int[][] {{1}, {7, 13}, {300, 129}}) {
+            Tensor grad = t.uniform(-1, 1, s);
+            for (double gradScale : new double[] {1, 0.37}) {
+                AdamUpdate u = new AdamUpdate(1e-3 / (1 - 0.9 * 0.9), Math.sqrt(1 - 0.999 * 0.999), 0.9, 0.999, 1e-8,
+                        1 - 1e-3 * 0.01, gradScale);
+                compareAll("adamw", Arrays.toString(s) + " scale " + gradScale, 0,
+                        new Tensor[] {t.uniform(-1, 1, s), t.uniform(-0.1f, 0.1f, s), t.uniform(0, 0.01f, s)},
+                        (b, o) -> b.adamw(o[0], grad, o[1], o[2], u));
+            }
+        }
+    }
+
+    /** Both sum in double in index order, tensor after tensor: exactly. */
+    @Test
+    void sumOfSquares() {
+        List<Tensor> xs = List.of(t.uniform(-3, 3, 1), t.uniform(-3, 3, 17, 33), t.uniform(-3, 3, 4099));
+        assertEquals(REF.sumOfSquares(xs), CPU.sumOfSquares(xs));
+        assertEquals(0.0, CPU.sumOfSquares(List.of()));
     }
 
     /**

@@ -508,6 +508,59 @@ class CudaBackendTest {
         }
     }
 
+    // ------------------------------------------------------------------------------------------------ training
+
+    /**
+     * Gates exact (the same uniforms as the reference's Philox), soft probabilities to their last bit or so (the
+     * device's log and exp); rows past one block of threads.
+     */
+    @Test
+    void routerGates() {
+        for (Tensors.GateCase c : t.gateCases(0, 1, 17, 300, 5000)) {
+            int n = c.logits().rows();
+            compareAll("routerGates", c.label(), 1e-7, cuda, new Tensor[] {t.poisoned(2, n), t.poisoned(2, n)},
+                    (b, in, o) -> b.routerGates(o[0], o[1], in.apply(c.logits()), in.apply(c.bias()), c.noise(), c.tau(),
+                            c.hardGates() == null ? null : in.apply(c.hardGates()),
+                            c.hardSoft() == null ? null : in.apply(c.hardSoft())));
+        }
+    }
+
+    @Test
+    void routerGatesBackward() {
+        for (int n : new int[] {0, 1, 17, 300, 70000}) {
+            Tensor dGates = t.uniform(-1, 1, 2, n), soft = t.uniform(0, 1, 2, n);
+            float gateGrad = (float) (t.random().nextDouble() * 0.2 - 0.1);
+            // dBias sums n rows, in another order than the reference
+            compareAll("routerGatesBackward", "n " + n, 1e-5, cuda, new Tensor[] {t.poisoned(n, 4), t.uniform(-1, 1, 4)},
+                    (b, in, o) -> b.routerGatesBackward(o[0], o[1], in.apply(dGates), in.apply(soft), gateGrad, 2.5));
+        }
+    }
+
+    /** Correctly rounded double operations, none fused: the reference's bits. */
+    @Test
+    void adamw() {
+        for (int[] s : new int[][] {{1}, {7, 13}, {300, 129}, {4096, 1025}}) {
+            Tensor grad = t.uniform(-1, 1, s);
+            for (double gradScale : new double[] {1, 0.37}) {
+                AdamUpdate u = new AdamUpdate(1e-3 / (1 - 0.9 * 0.9), Math.sqrt(1 - 0.999 * 0.999), 0.9, 0.999, 1e-8,
+                        1 - 1e-3 * 0.01, gradScale);
+                compareAll("adamw", Arrays.toString(s) + " scale " + gradScale, 0, cuda,
+                        new Tensor[] {t.uniform(-1, 1, s), t.uniform(-0.1f, 0.1f, s), t.uniform(0, 0.01f, s)},
+                        (b, in, o) -> b.adamw(o[0], in.apply(grad), o[1], o[2], u));
+            }
+        }
+    }
+
+    @Test
+    void sumOfSquares() {
+        List<Tensor> xs = List.of(t.uniform(-3, 3, 1), t.uniform(-3, 3, 17, 33), t.uniform(-3, 3, 4097, 1025));
+        List<Tensor> onDevice = xs.stream().map(x -> t.keep(cuda.upload(x))).toList();
+        double want = REF.sumOfSquares(xs), got = cuda.sumOfSquares(onDevice);
+        System.out.printf("OK cuda sumOfSquares %.17g, reference %.17g%n", got, want);
+        assertEquals(want, got, 1e-12 * want);
+        assertEquals(0.0, cuda.sumOfSquares(List.of()));
+    }
+
     // ------------------------------------------------------------------------------------------------ harness
 
     @Test

@@ -2,6 +2,7 @@ package io.skipgpt.tensor;
 
 import java.util.Collections;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Set;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -208,5 +209,32 @@ public final class EmulatedDevice implements Backend {
     public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dy, Tensor x, Tensor a, Tensor b, float scale) {
         Tensor[] h = onDevice("loraBackward", dx, dA, dB, dy, x, a, b);
         cpu.loraBackward(h[0], h[1], h[2], h[3], h[4], h[5], h[6], scale);
+    }
+
+    @Override
+    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+                            Tensor hardGates, Tensor hardSoft) {
+        Tensor[] h = onDevice("routerGates", gates, soft, logits, bias, hardGates, hardSoft);
+        cpu.routerGates(h[0], h[1], h[2], h[3], noise, tau, h[4], h[5]);
+    }
+
+    @Override
+    public void routerGatesBackward(Tensor dLogits, Tensor dBias, Tensor dGates, Tensor soft, float gateGrad, double tau) {
+        Tensor[] h = onDevice("routerGatesBackward", dLogits, dBias, dGates, soft);
+        cpu.routerGatesBackward(h[0], h[1], h[2], h[3], gateGrad, tau);
+    }
+
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamUpdate update) {
+        Tensor[] h = onDevice("adamw", param, grad, m, v);
+        cpu.adamw(h[0], h[1], h[2], h[3], update);
+    }
+
+    /** A value that comes back to the host: one download, as on the GPU. */
+    @Override
+    public double sumOfSquares(List<Tensor> xs) {
+        Tensor[] h = onDevice("sumOfSquares", xs.toArray(Tensor[]::new));
+        downloads++;
+        return cpu.sumOfSquares(List.of(h));
     }
 }

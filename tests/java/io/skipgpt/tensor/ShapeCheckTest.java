@@ -249,4 +249,28 @@ class ShapeCheckTest {
         rejects("loraBackward: dx [3, 8] overlaps x [3, 8] in memory",
                 be -> be.loraBackward(x, t.poisoned(2, 8), t.poisoned(5, 2), dy, x, a, b, 2f));
     }
+
+    @Test
+    void training() {
+        Tensor z = t.uniform(-1, 1, 3, 4), bias = t.uniform(-1, 1, 4), soft = t.uniform(0, 1, 2, 3);
+        rejects("routerGates: logits [3, 5] should have 4 columns",
+                b -> b.routerGates(t.poisoned(2, 3), t.poisoned(2, 3), t.uniform(-1, 1, 3, 5), bias, null, 1, null, null));
+        rejects("routerGates: soft [3, 2] should be [2, 3] for logits [3, 4]",
+                b -> b.routerGates(t.poisoned(2, 3), t.poisoned(3, 2), z, bias, null, 1, null, null));
+        rejects("routerGates: tau 0.0 must be positive and finite",
+                b -> b.routerGates(t.poisoned(2, 3), t.poisoned(2, 3), z, bias, null, 0, null, null));
+        rejects("routerGates: hardSoft needs hardGates",
+                b -> b.routerGates(t.poisoned(2, 3), t.poisoned(2, 3), z, bias, null, 1, null, soft));
+        rejects("routerGates: gates [2, 3] overlaps hardGates [2, 3] in memory",
+                b -> b.routerGates(soft, t.poisoned(2, 3), z, bias, null, 1, soft, null));
+        rejects("routerGatesBackward: dBias [5] should have 4 elements",
+                b -> b.routerGatesBackward(t.poisoned(3, 4), t.poisoned(5), t.uniform(-1, 1, 2, 3), soft, 0f, 1));
+        Tensor p = t.uniform(-1, 1, 2, 3);
+        AdamUpdate u = new AdamUpdate(1e-3, 1, 0.9, 0.999, 1e-8, 1, 1);
+        rejects("adamw: param [2, 3], grad [3, 2], m [2, 3] and v [2, 3] differ in shape",
+                b -> b.adamw(p, t.uniform(-1, 1, 3, 2), t.poisoned(2, 3), t.poisoned(2, 3), u));
+        rejects("adamw: param [2, 3] overlaps m [2, 3] in memory",
+                b -> b.adamw(p, t.uniform(-1, 1, 2, 3), p, t.poisoned(2, 3), u));
+        rejects("sumOfSquares: xs[1] [2] should be F32, not I32", b -> b.sumOfSquares(List.of(p, t.ints(1, 2))));
+    }
 }

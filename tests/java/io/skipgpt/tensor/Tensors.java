@@ -30,6 +30,31 @@ final class Tensors implements AutoCloseable {
         return t;
     }
 
+    /** The inputs of one {@link Backend#routerGates} call. */
+    record GateCase(String label, Tensor logits, Tensor bias, GumbelNoise noise, double tau, Tensor hardGates,
+                    Tensor hardSoft) {}
+
+    /**
+     * For each row count: deterministic and Gumbel gates, each alone, with another pass's gates (0 or 1), and with
+     * those and their soft values (the straight-through surrogate).
+     */
+    List<GateCase> gateCases(int... rows) {
+        List<GateCase> cases = new ArrayList<>();
+        for (int n : rows) {
+            for (boolean noisy : new boolean[] {false, true}) {
+                for (int hard = 0; hard < 3; hard++) {
+                    Tensor hardGates = keep(Tensor.f32(2, n));
+                    for (long i = 0; i < hardGates.size(); i++) hardGates.set(i, random.nextBoolean() ? 1f : 0f);
+                    GumbelNoise noise = noisy ? new GumbelNoise(random.nextLong(), random.nextLong()) : null;
+                    cases.add(new GateCase(String.format("n %d noise %s hard %d", n, noisy, hard), uniform(-3, 3, n, 4),
+                            uniform(-1, 1, 4, 1), noise, hard == 0 ? 3.7 : 1, hard > 0 ? hardGates : null,
+                            hard == 2 ? uniform(0, 1, 2, n) : null));
+                }
+            }
+        }
+        return cases;
+    }
+
     /** Every element NaN, so that an element a kernel does not write stays visibly unwritten. */
     Tensor poisoned(int... shape) {
         Tensor t = keep(Tensor.f32(shape));

@@ -19,12 +19,12 @@ import org.junit.jupiter.api.io.TempDir;
  * Both trainers on a device backend without a GPU: {@link EmulatedDevice} keeps "device" tensors in host memory, runs
  * the CPU kernels on them and refuses every host access, so a pass that reads a device tensor from Java fails here.
  * Twenty steps of each stage give the CPU run's losses and parameters (the same kernels: bit for bit), a run resumes
- * from its checkpoint on the device, every device tensor is freed, and the host-device copies stay a few per layer
- * and sequence (a copy per element or per row would show at once).
+ * from its checkpoint on the device, every device tensor is freed, and the host-device copies stay a few per
+ * sequence and step (a copy per layer, per element or per row would show at once).
  */
 class DeviceTrainingTest {
     static final LlamaConfig CONFIG = RouterTrainerTest.CONFIG;
-    static final int STEPS = 20, BATCH = 3, ACCUM = 2;
+    static final int STEPS = 20, BATCH = 3, ACCUM = 2, CHECKPOINTS = 2; // every 10 steps
 
     // One step more than the runs take, so that none reaches the final evaluation (see TrainingRuns).
     static RouterTrainer.Options routerOptions() {
@@ -45,12 +45,11 @@ class DeviceTrainingTest {
             TrainingRuns.Run device = TrainingRuns.routers(CONFIG, w, dev, RouterTrainerTest.data(dir), routerOptions(),
                     dir.resolve("device"), STEPS, false);
             assertSameRun(host, device);
-            // Down: per sequence its losses, and per layer the router logits (forward) and dL/dg (backward); per step
-            // the router weight's gradient. Up: per sequence its ids, positions and targets, and per layer the gates
-            // and dz; per step the router weight and its zeroed gradient.
-            int layers = CONFIG.nLayers(), sequences = STEPS * BATCH * ACCUM;
-            assertCopies(dev, sequences * (2L * layers + 1) + STEPS,
-                    sequences * (3L + 2 * layers) + 2L * (STEPS + 2) + tensorsOf(w));
+            // Down: per sequence its losses and its gates; per step the gradient norm; per checkpoint the router
+            // weight and bias and their moments. Up: per sequence its ids, positions and targets. The gates are sampled
+            // and differentiated on the device, and AdamW runs there: nothing crosses per layer, nor per parameter.
+            int sequences = STEPS * BATCH * ACCUM;
+            assertCopies(dev, sequences * 2L + STEPS + CHECKPOINTS * 3L * 2, sequences * 3L + tensorsOf(w) + 2);
             assertEquals(0, dev.liveTensors(), "device tensors left open");
 
             Path split = dir.resolve("split");
@@ -70,12 +69,13 @@ class DeviceTrainingTest {
             TrainingRuns.Run device = TrainingRuns.lora(CONFIG, w, dev, RouterTrainerTest.data(dir), routers,
                     loraOptions(), dir.resolve("device"), STEPS, false);
             assertSameRun(host, device);
-            // Down: per sequence its losses and per layer the router logits; per step the adapter's gradients. Up: per
-            // layer the gates and each target's dropout mask; per step the adapter and its zeroed gradients.
+            // Down: per sequence its losses and its gates; per step the gradient norm; per checkpoint every adapter
+            // matrix and its moments. Up: per sequence its ids, positions and targets, and per layer each target's
+            // dropout mask.
             int layers = CONFIG.nLayers(), targets = LoraTrainerTest.LORA.targets().size();
             int sequences = STEPS * BATCH * ACCUM;
-            assertCopies(dev, sequences * (layers + 1L) + STEPS,
-                    sequences * (3L + layers * (1L + targets)) + 2L * (STEPS + 1) + tensorsOf(w) + 3);
+            assertCopies(dev, sequences * 2L + STEPS + CHECKPOINTS * 3L * (2L * layers * targets),
+                    sequences * (3L + (long) layers * targets) + tensorsOf(w) + 3);
             assertEquals(0, dev.liveTensors(), "device tensors left open");
 
             Path split = dir.resolve("split");
@@ -92,8 +92,8 @@ class DeviceTrainingTest {
         expected.tensors().forEach((name, t) -> assertArrayEquals(t, actual.tensors().get(name), name));
     }
 
-    // At most the copies the design makes; the uploads' bounds count the setup too (the weights once; the router
-    // weight, the adapter and their gradients at construction and at the first step).
+    // At most the copies the design makes; the uploads' bounds count the setup too (the weights, the routers and the
+    // adapter once).
     private static void assertCopies(EmulatedDevice dev, long downloads, long uploads) {
         System.out.printf("emulated device: %d downloads (bound %d), %d uploads (bound %d)%n", dev.downloads(), downloads,
                 dev.uploads(), uploads);

@@ -39,11 +39,11 @@ class GatedLlamaTest {
                 routers.bias().set(4L * l + Routers.ATTN_EXECUTE, 100f);
                 routers.bias().set(4L * l + Routers.MLP_EXECUTE, 100f);
             }
-            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, routers.weight(), null);
+            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers.weight(), routers.bias(), null);
             int[] ids = java.util.Arrays.copyOf(INPUTS, INPUTS.length + 1);
             ids[INPUTS.length] = TARGETS[TARGETS.length - 1];
             double dense = new Perplexity(model, null, 64).scoreIds(ids).nll();
-            try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, new Rng(3), 5.0)) {
+            try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, new GateNoise(3, 0), 5.0)) {
                 assertEquals(2.0 * CONFIG.nLayers() * INPUTS.length, t.gateSum());
                 assertEquals(dense, t.nllSum(), 1e-4);
             }
@@ -57,10 +57,10 @@ class GatedLlamaTest {
                 Routers routers = Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 5);
                 Tensor dW = Tensor.f32(CONFIG.nLayers() * 4, CONFIG.dim());
                 Tensor dB = Tensor.f32(CONFIG.nLayers() * 4, 1)) {
-            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, routers.weight(), null);
+            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers.weight(), routers.bias(), null);
             int n = INPUTS.length;
             double decisions = 2.0 * CONFIG.nLayers() * n;
-            try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, new Rng(9), tau)) {
+            try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, new GateNoise(9, 0), tau)) {
                 double r = hard.gateSum() / decisions;
                 assertTrue(r > 0.1 && r < 0.9, "want a mix of gates, r = " + r);
                 float gateGrad = (float) (alpha * Math.signum(r - (1 - target)) / decisions);
@@ -92,7 +92,7 @@ class GatedLlamaTest {
 
     private static double surrogateLoss(GatedLlama gated, GatedLlama.Tape hard, double tau, double alpha, double target,
                                         double decisions) {
-        try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, new Rng(9), tau, hard)) {
+        try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, new GateNoise(9, 0), tau, hard)) {
             return t.nllSum() / INPUTS.length + alpha * Math.abs((1 - target) - t.gateSum() / decisions);
         }
     }
@@ -143,9 +143,9 @@ class GatedLlamaTest {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 4); Backend b = new CpuBackend();
                 Routers routers = routed ? Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 5) : null;
                 LoraAdapter lora = randomAdapter(c, 6); LoraAdapter grads = LoraAdapter.zeros(CONFIG, c)) {
-            GatedLlama gated = new GatedLlama(CONFIG, w, b, routers, routed ? routers.weight() : null, lora);
+            GatedLlama gated = new GatedLlama(CONFIG, w, b, routed ? routers.weight() : null, routed ? routers.bias() : null, lora);
             int n = INPUTS.length;
-            try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, routed ? new Rng(9) : null, 1.0, new Rng(11), null)) {
+            try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, routed ? new GateNoise(9, 0) : null, 1.0, new Rng(11), null)) {
                 double r = hard.gateSum() / (2.0 * CONFIG.nLayers() * n);
                 if (routed) assertTrue(r > 0.1 && r < 0.9, "want a mix of gates, r = " + r);
                 gated.backward(hard, (float) (1.0 / n), 0f, null, null, grads);
@@ -174,7 +174,7 @@ class GatedLlamaTest {
 
     // The surrogate loss at the hard tape's gates, noise and dropout masks (same seeds, so the same draws).
     private static double meanCe(GatedLlama gated, GatedLlama.Tape hard, boolean routed) {
-        try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, routed ? new Rng(9) : null, 1.0, new Rng(11),
+        try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, routed ? new GateNoise(9, 0) : null, 1.0, new Rng(11),
                 routed ? hard : null)) {
             return t.nllSum() / INPUTS.length;
         }
