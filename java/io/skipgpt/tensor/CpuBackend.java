@@ -17,7 +17,7 @@ import org.bytedeco.javacpp.Loader;
  * through OpenBLAS (JavaCPP presets, which bundle the library and load nothing of CUDA). Arguments are checked
  * in Java first: the kernels trust their pointers and sizes.
  */
-public final class CpuBackend implements Backend {
+public final class CpuBackend extends HostBackend {
     static {
         // Load both native sides now, so that a broken install fails when the backend is opened, not mid-run.
         Loader.load(NativeCpu.class);
@@ -48,27 +48,9 @@ public final class CpuBackend implements Backend {
         blas_set_num_threads(threads);
     }
 
-    private static final OpChecks CHECK = new OpChecks(Device.CPU);
-
     @Override
     public String name() {
         return "cpu";
-    }
-
-    @Override
-    public Device device() {
-        return Device.CPU;
-    }
-
-    @Override
-    public Tensor allocate(Tensor.DType dtype, int... shape) {
-        return Tensor.zeros(dtype, shape);
-    }
-
-    @Override
-    public void copy(Tensor dst, Tensor src) {
-        CHECK.copy(dst, src);
-        dst.copyFrom(src);
     }
 
     /**

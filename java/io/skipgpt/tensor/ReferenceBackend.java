@@ -9,28 +9,10 @@ import java.util.List;
  * against. It reads and writes tensors through {@link Tensor#floats()} and {@link Tensor#ints()}, so row views
  * work as they do natively. Every op first runs the same argument checks as the other backends.
  */
-public final class ReferenceBackend implements Backend {
-    private static final OpChecks CHECK = new OpChecks(Device.CPU);
-
+public final class ReferenceBackend extends HostBackend {
     @Override
     public String name() {
         return "reference";
-    }
-
-    @Override
-    public Device device() {
-        return Device.CPU;
-    }
-
-    @Override
-    public Tensor allocate(Tensor.DType dtype, int... shape) {
-        return Tensor.zeros(dtype, shape);
-    }
-
-    @Override
-    public void copy(Tensor dst, Tensor src) {
-        CHECK.copy(dst, src);
-        dst.copyFrom(src);
     }
 
     /** out[n, m] = x[n, k] · w[m, k]ᵀ */

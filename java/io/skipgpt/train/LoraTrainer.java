@@ -104,11 +104,9 @@ public final class LoraTrainer {
 
     /** Like {@link #run}, but stops after step {@code stopAfter} as a killed process would, returning null. */
     HeldOut runUntil(boolean resume, long stopAfter) throws IOException {
-        LrSchedule schedule = options.schedule().equals("cosine")
-                ? LrSchedule.cosine(options.lr(), options.warmup(), options.steps())
-                : LrSchedule.constant(options.lr());
-        TrainingLoop.Settings settings = new TrainingLoop.Settings(options.steps(), options.batch(), options.accum(),
-                schedule, options.weightDecay(), options.clip(), options.evalEvery(), options.checkpointEvery());
+        TrainingLoop.Settings settings = TrainingLoop.Settings.of(options.steps(), options.batch(), options.accum(),
+                options.lr(), options.schedule(), options.warmup(), options.weightDecay(), options.clip(),
+                options.evalEvery(), options.checkpointEvery());
         try (LoraAdapter lora = LoraAdapter.initialise(config, options.lora(), options.seed());
                 LoraAdapter grads = LoraAdapter.zeros(config, options.lora(), backend);
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);

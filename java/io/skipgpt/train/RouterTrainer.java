@@ -106,11 +106,9 @@ public final class RouterTrainer {
      * the last checkpoint; no router file), returning null. Tests interrupt runs this way.
      */
     HeldOut runUntil(boolean resume, long stopAfter) throws IOException {
-        LrSchedule schedule = options.schedule().equals("cosine")
-                ? LrSchedule.cosine(options.lr(), options.warmup(), options.steps())
-                : LrSchedule.constant(options.lr());
-        TrainingLoop.Settings settings = new TrainingLoop.Settings(options.steps(), options.batch(), options.accum(),
-                schedule, options.weightDecay(), options.clip(), options.evalEvery(), options.checkpointEvery());
+        TrainingLoop.Settings settings = TrainingLoop.Settings.of(options.steps(), options.batch(), options.accum(),
+                options.lr(), options.schedule(), options.warmup(), options.weightDecay(), options.clip(),
+                options.evalEvery(), options.checkpointEvery());
         try (Routers routers = Routers.initialise(config.nLayers(), config.dim(), options.seed());
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
