@@ -2,7 +2,6 @@ package io.skipgpt.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import java.util.Arrays;
 import java.util.List;
@@ -425,20 +424,7 @@ class BackendTest {
         check(op, label, tol, want, got);
     }
 
-    /** |got - want| <= tol * max(1, |want|) everywhere, and nothing left NaN by either backend. */
     private static void check(String op, String label, double tol, Tensor want, Tensor got) {
-        double worst = 0;
-        for (long i = 0; i < want.size(); i++) {
-            float w = want.get(i), g = got.get(i);
-            if (Float.isNaN(w) || Float.isNaN(g)) {
-                fail(String.format("%s %s: element %d left unwritten (reference %s, cpu %s)", op, label, i, w, g));
-            }
-            double err = Math.abs((double) g - w) / Math.max(1, Math.abs(w));
-            if (err > tol) {
-                fail(String.format("%s %s: element %d is %s, reference %s (err %.2e > tol %.0e)", op, label, i, g, w, err, tol));
-            }
-            worst = Math.max(worst, err);
-        }
-        ERRORS.merge(op, new double[] {worst, tol}, (a, b) -> new double[] {Math.max(a[0], b[0]), Math.max(a[1], b[1])});
+        Compare.check(op, label, tol, want, got, "cpu", ERRORS);
     }
 }
