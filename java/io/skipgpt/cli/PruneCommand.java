@@ -15,6 +15,7 @@ import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.train.HeldOut;
 import io.skipgpt.train.LoraTrainer;
+import io.skipgpt.train.Optimization;
 import io.skipgpt.train.RouterTrainer;
 import io.skipgpt.train.TokenDataset;
 import io.skipgpt.io.AtomicFiles;
@@ -105,10 +106,8 @@ final class PruneCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (eval != null) for (Path f : eval) if (!Files.isRegularFile(f)) throw new NoSuchFileException(f.toString());
-        RouterTrainer.Options stage1 = new RouterTrainer.Options(sparsity, routerSteps, data.batch, 1, routerLr, "constant",
-                0, penalty, 0.01, 1.0, seed, 0, 50, true);
-        LoraTrainer.Options stage2 = new LoraTrainer.Options(shape.config(), TrainLoraCommand.gates(gates), loraSteps,
-                data.batch, 1, loraLr, "cosine", loraSteps / 10, 0.0, 1.0, seed, 0, 50);
+        RouterTrainer.Options stage1 = new RouterTrainer.Options(sparsity, penalty, true, new Optimization(routerSteps, data.batch, 1, routerLr, "constant", 0, 0.01, 1.0, seed, 0, 50));
+        LoraTrainer.Options stage2 = new LoraTrainer.Options(shape.config(), TrainLoraCommand.gates(gates), new Optimization(loraSteps, data.batch, 1, loraLr, "cosine", loraSteps / 10, 0.0, 1.0, seed, 0, 50));
         Path routerDir = out.resolve("routers"), adapterDir = out.resolve("adapter"), mergedDir = out.resolve("merged");
         try (LoadedModel m = options.load(); Backend backend = options.backend()) {
             TokenDataset dataset = data.load(m.tokenizer(), seed);

@@ -8,6 +8,7 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.train.HeldOut;
 import io.skipgpt.train.LoraTrainer;
+import io.skipgpt.train.Optimization;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -110,8 +111,7 @@ final class TrainLoraCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        LoraTrainer.Options o = new LoraTrainer.Options(shape.config(), gates(gates), steps, data.batch, accum, lr, schedule,
-                warmup != null ? warmup : steps / 10, weightDecay, clip, seed, evalEvery, checkpointEvery);
+        LoraTrainer.Options o = new LoraTrainer.Options(shape.config(), gates(gates), new Optimization(steps, data.batch, accum, lr, schedule, warmup != null ? warmup : steps / 10, weightDecay, clip, seed, evalEvery, checkpointEvery));
         try (LoadedModel m = options.load(); Backend backend = options.backend();
                 Routers r = routers == null ? null : RouterFile.read(routers, m.config().nLayers(), m.config().dim())) {
             LoraTrainer trainer = new LoraTrainer(m.config(), m.weights(), backend, data.load(m.tokenizer(), seed), r, o, out,

@@ -3,6 +3,7 @@ package io.skipgpt.cli;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.train.HeldOut;
+import io.skipgpt.train.Optimization;
 import io.skipgpt.train.RouterTrainer;
 import io.skipgpt.train.TokenDataset;
 import java.nio.file.Path;
@@ -77,8 +78,7 @@ final class TrainRoutersCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        RouterTrainer.Options o = new RouterTrainer.Options(sparsity, steps, data.batch, accum, lr, schedule, warmup, alpha,
-                weightDecay, clip, seed, evalEvery, checkpointEvery, calibrate);
+        RouterTrainer.Options o = new RouterTrainer.Options(sparsity, alpha, calibrate, new Optimization(steps, data.batch, accum, lr, schedule, warmup, weightDecay, clip, seed, evalEvery, checkpointEvery));
         try (LoadedModel m = options.load(); Backend backend = options.backend()) {
             TokenDataset dataset = data.load(m.tokenizer(), seed);
             RouterTrainer trainer = new RouterTrainer(m.config(), m.weights(), backend, dataset, o, out, System.err);

@@ -35,20 +35,8 @@ public final class LoraTrainer {
         DETERMINISTIC
     }
 
-    /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
-    public record Options(LoraConfig lora, Gates gates, int steps, int batch, int accum, double lr, String schedule,
-                          int warmup, double weightDecay, double clip, long seed, int evalEvery, int checkpointEvery) {
-        public Options {
-            require(steps > 0, "--steps must be positive");
-            require(batch > 0 && accum > 0, "--batch and --accum must be positive");
-            require(lr > 0, "--lr must be positive");
-            require(schedule.equals("constant") || schedule.equals("cosine"), "--schedule must be constant or cosine");
-            require(warmup >= 0 && warmup <= steps, "--warmup must be in [0, --steps]");
-            require(weightDecay >= 0, "--weight-decay must be >= 0");
-            require(clip > 0, "--clip must be positive");
-            require(evalEvery >= 0 && checkpointEvery >= 0, "--eval-every and --checkpoint-every must be >= 0");
-        }
-
+    /** Settings of a run: the adapter, how the gates decide while it trains, and how it optimises. */
+    public record Options(LoraConfig lora, Gates gates, Optimization optimization) {
         JsonObject toJson() {
             JsonObject o = new JsonObject();
             o.addProperty("targets", lora.targetList());
@@ -56,16 +44,7 @@ public final class LoraTrainer {
             o.addProperty("lora_alpha", lora.alpha());
             o.addProperty("dropout", lora.dropout());
             o.addProperty("gates", gates.name().toLowerCase(java.util.Locale.ROOT));
-            o.addProperty("steps", steps);
-            o.addProperty("batch", batch);
-            o.addProperty("accum", accum);
-            o.addProperty("lr", lr);
-            o.addProperty("schedule", schedule);
-            o.addProperty("warmup", warmup);
-            o.addProperty("weight_decay", weightDecay);
-            o.addProperty("clip", clip);
-            o.addProperty("seed", seed);
-            o.addProperty("gate_noise", RouterTrainer.GATE_NOISE);
+            optimization.addTo(o);
             return o;
         }
     }
@@ -99,15 +78,13 @@ public final class LoraTrainer {
 
     /** Trains (or resumes when {@code resume} and a checkpoint exists), writes the adapter and returns the final eval. */
     public HeldOut run(boolean resume) throws IOException {
-        return runUntil(resume, options.steps());
+        return runUntil(resume, options.optimization().steps());
     }
 
     /** Like {@link #run}, but stops after step {@code stopAfter} as a killed process would, returning null. */
     HeldOut runUntil(boolean resume, long stopAfter) throws IOException {
-        TrainingLoop.Settings settings = TrainingLoop.Settings.of(options.steps(), options.batch(), options.accum(),
-                options.lr(), options.schedule(), options.warmup(), options.weightDecay(), options.clip(),
-                options.evalEvery(), options.checkpointEvery());
-        try (LoraAdapter lora = LoraAdapter.initialise(config, options.lora(), options.seed());
+        TrainingLoop.Settings settings = options.optimization().settings();
+        try (LoraAdapter lora = LoraAdapter.initialise(config, options.lora(), options.optimization().seed());
                 LoraAdapter grads = LoraAdapter.zeros(config, options.lora(), backend);
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> routerWeight = routers == null ? null : OnBackend.of(routers.weight(), backend);
@@ -128,9 +105,9 @@ public final class LoraTrainer {
         private final LoraAdapter grads;
         private final List<AdamW.Param> params = new ArrayList<>();
         private final GatedLlama gated;
-        private final long noiseKey = Rng.derived(options.seed(), 1).nextLong();
+        private final long noiseKey = Rng.derived(options.optimization().seed(), 1).nextLong();
         private GateNoise noise = new GateNoise(noiseKey, 0);
-        private Rng dropout = Rng.derived(options.seed(), 2);
+        private Rng dropout = Rng.derived(options.optimization().seed(), 2);
 
         /**
          * lora: the host copy of the adapter; loraOn: the adapter where the backend's ops use it, and grads its
@@ -225,9 +202,5 @@ public final class LoraTrainer {
             for (float v : t.toFloatArray()) h = 31 * h + Float.floatToIntBits(v);
         }
         return h;
-    }
-
-    private static void require(boolean ok, String message) {
-        if (!ok) throw new IllegalArgumentException(message);
     }
 }

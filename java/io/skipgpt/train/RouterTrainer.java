@@ -26,45 +26,24 @@ import java.util.Map;
  * for each held-out evaluation and for the result.
  */
 public final class RouterTrainer {
-    /** Settings of a run. {@code accum} micro-batches of {@code batch} sequences make one optimizer step. */
-    public record Options(double sparsity, int steps, int batch, int accum, double lr, String schedule, int warmup,
-                          double alpha, double weightDecay, double clip, long seed, int evalEvery,
-                          int checkpointEvery, boolean calibrate) {
+    /**
+     * Settings of a run: the target module sparsity, the weight {@code alpha} of the sparsity penalty, whether the
+     * execute threshold is calibrated after training, and how it optimises.
+     */
+    public record Options(double sparsity, double alpha, boolean calibrate, Optimization optimization) {
         public Options {
             require(sparsity >= 0 && sparsity < 1, "--sparsity must be in [0, 1), got " + sparsity);
-            require(steps > 0, "--steps must be positive");
-            require(batch > 0 && accum > 0, "--batch and --accum must be positive");
-            require(lr > 0, "--lr must be positive");
-            require(schedule.equals("constant") || schedule.equals("cosine"), "--schedule must be constant or cosine");
-            require(warmup >= 0, "--warmup must be >= 0");
             require(alpha >= 0, "--alpha must be >= 0");
-            require(clip > 0, "--clip must be positive");
-            require(evalEvery >= 0 && checkpointEvery >= 0, "--eval-every and --checkpoint-every must be >= 0");
         }
 
         JsonObject toJson() {
             JsonObject o = new JsonObject();
             o.addProperty("sparsity", sparsity);
-            o.addProperty("steps", steps);
-            o.addProperty("batch", batch);
-            o.addProperty("accum", accum);
-            o.addProperty("lr", lr);
-            o.addProperty("schedule", schedule);
-            o.addProperty("warmup", warmup);
             o.addProperty("alpha", alpha);
-            o.addProperty("weight_decay", weightDecay);
-            o.addProperty("clip", clip);
-            o.addProperty("seed", seed);
-            o.addProperty("gate_noise", GATE_NOISE);
+            optimization.addTo(o);
             return o;
         }
     }
-
-    /**
-     * How the gates' Gumbel noise is drawn, in checkpoints: a checkpoint made with another generator (the host
-     * SplitMix64 of earlier versions) cannot be resumed exactly, so it is refused.
-     */
-    static final String GATE_NOISE = "philox4x32-10";
 
     private final LlamaConfig config;
     private final LlamaWeights weights;
@@ -98,7 +77,7 @@ public final class RouterTrainer {
 
     /** Trains (or resumes when {@code resume} and a checkpoint exists), writes the routers and returns the final eval. */
     public HeldOut run(boolean resume) throws IOException {
-        return runUntil(resume, options.steps());
+        return runUntil(resume, options.optimization().steps());
     }
 
     /**
@@ -106,10 +85,8 @@ public final class RouterTrainer {
      * the last checkpoint; no router file), returning null. Tests interrupt runs this way.
      */
     HeldOut runUntil(boolean resume, long stopAfter) throws IOException {
-        TrainingLoop.Settings settings = TrainingLoop.Settings.of(options.steps(), options.batch(), options.accum(),
-                options.lr(), options.schedule(), options.warmup(), options.weightDecay(), options.clip(),
-                options.evalEvery(), options.checkpointEvery());
-        try (Routers routers = Routers.initialise(config.nLayers(), config.dim(), options.seed());
+        TrainingLoop.Settings settings = options.optimization().settings();
+        try (Routers routers = Routers.initialise(config.nLayers(), config.dim(), options.optimization().seed());
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
                 OnBackend<Tensor> bias = OnBackend.of(routers.bias(), backend);
@@ -185,8 +162,8 @@ public final class RouterTrainer {
         private final OnBackend<Tensor> weight, bias;
         private final List<AdamW.Param> params;
         private final GatedLlama gated;
-        private final LinearAnneal tau = LinearAnneal.gumbelTau(options.steps());
-        private final long noiseKey = Rng.derived(options.seed(), 1).nextLong();
+        private final LinearAnneal tau = LinearAnneal.gumbelTau(options.optimization().steps());
+        private final long noiseKey = Rng.derived(options.optimization().seed(), 1).nextLong();
         private GateNoise noise = new GateNoise(noiseKey, 0);
 
         /**

@@ -66,14 +66,7 @@ final class TrainingLoop {
 
     /** The stage-independent settings of a run. */
     record Settings(int steps, int batch, int accum, LrSchedule schedule, double weightDecay, double clip,
-                    int evalEvery, int checkpointEvery) {
-        /** The settings of both stages' options: schedule "cosine" (with warm-up) or "constant" at a peak lr. */
-        static Settings of(int steps, int batch, int accum, double lr, String schedule, int warmup, double weightDecay,
-                           double clip, int evalEvery, int checkpointEvery) {
-            LrSchedule lrs = schedule.equals("cosine") ? LrSchedule.cosine(lr, warmup, steps) : LrSchedule.constant(lr);
-            return new Settings(steps, batch, accum, lrs, weightDecay, clip, evalEvery, checkpointEvery);
-        }
-    }
+                    int evalEvery, int checkpointEvery) {}
 
     private final LlamaConfig config;
     private final Backend backend;

@@ -58,8 +58,7 @@ class CudaTrainingParityTest {
     @Test
     void routerTuning(@TempDir Path dir) throws Exception {
         // One step more than the runs take, so that none reaches the final evaluation (see TrainingRuns).
-        RouterTrainer.Options o = new RouterTrainer.Options(0.5, STEPS + 1, 3, 2, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 0,
-                10, false);
+        RouterTrainer.Options o = new RouterTrainer.Options(0.5, 8, false, new Optimization(STEPS + 1, 3, 2, 5e-2, "cosine", 1, 0.01, 1.0, 7, 0, 10));
         try (LlamaWeights w = RandomWeights.create(CONFIG, 1)) {
             TrainingRuns.Run ref = TrainingRuns.routers(CONFIG, w, REFERENCE, RouterTrainerTest.data(dir), o,
                     dir.resolve("reference"), STEPS, false);
@@ -71,8 +70,7 @@ class CudaTrainingParityTest {
 
     @Test
     void loraTraining(@TempDir Path dir) throws Exception {
-        LoraTrainer.Options o = new LoraTrainer.Options(LoraTrainerTest.LORA, LoraTrainer.Gates.SAMPLE, STEPS + 1, 3, 2,
-                1e-2, "cosine", 1, 0.0, 1.0, 7, 0, 10);
+        LoraTrainer.Options o = new LoraTrainer.Options(LoraTrainerTest.LORA, LoraTrainer.Gates.SAMPLE, new Optimization(STEPS + 1, 3, 2, 1e-2, "cosine", 1, 0.0, 1.0, 7, 0, 10));
         try (LlamaWeights w = RandomWeights.create(CONFIG, 1);
                 Routers routers = Routers.initialise(CONFIG.nLayers(), CONFIG.dim(), 4)) {
             TrainingRuns.Run ref = TrainingRuns.lora(CONFIG, w, REFERENCE, RouterTrainerTest.data(dir), routers, o,
@@ -88,8 +86,7 @@ class CudaTrainingParityTest {
         Path model = SharedData.require("models/stories260K/stories260K.gguf");
         Path text = SharedData.require("text/tinystories_valid_head.txt");
         int steps = 4;
-        RouterTrainer.Options o = new RouterTrainer.Options(0.25, steps + 1, 2, 1, 2e-3, "constant", 0, 8, 0.01, 1.0, 0, 0,
-                steps, false);
+        RouterTrainer.Options o = new RouterTrainer.Options(0.25, 8, false, new Optimization(steps + 1, 2, 1, 2e-3, "constant", 0, 0.01, 1.0, 0, 0, steps));
         try (LoadedModel m = ModelLoader.load(model, null)) {
             TokenDataset.Options cut = new TokenDataset.Options(TokenDataset.Mode.PACKED, 32, 0.05, 0);
             TrainingRuns.Run ref = TrainingRuns.routers(m.config(), m.weights(), REFERENCE,

@@ -28,12 +28,11 @@ class DeviceTrainingTest {
 
     // One step more than the runs take, so that none reaches the final evaluation (see TrainingRuns).
     static RouterTrainer.Options routerOptions() {
-        return new RouterTrainer.Options(0.5, STEPS + 1, BATCH, ACCUM, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 0, 10, false);
+        return new RouterTrainer.Options(0.5, 8, false, new Optimization(STEPS + 1, BATCH, ACCUM, 5e-2, "cosine", 1, 0.01, 1.0, 7, 0, 10));
     }
 
     static LoraTrainer.Options loraOptions() {
-        return new LoraTrainer.Options(LoraTrainerTest.LORA, LoraTrainer.Gates.SAMPLE, STEPS + 1, BATCH, ACCUM, 1e-2,
-                "cosine", 1, 0.0, 1.0, 7, 0, 10);
+        return new LoraTrainer.Options(LoraTrainerTest.LORA, LoraTrainer.Gates.SAMPLE, new Optimization(STEPS + 1, BATCH, ACCUM, 1e-2, "cosine", 1, 0.0, 1.0, 7, 0, 10));
     }
 
     @Test

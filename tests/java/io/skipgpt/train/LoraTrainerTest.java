@@ -33,7 +33,7 @@ class LoraTrainerTest {
     static final LoraConfig LORA = new LoraConfig(List.of(Projection.Q, Projection.V, Projection.GATE), 4, 8, 0.1);
 
     static LoraTrainer.Options options(int steps, LoraTrainer.Gates gates) {
-        return new LoraTrainer.Options(LORA, gates, steps, 3, 2, 1e-2, "cosine", 1, 0.0, 1.0, 7, 2, 2);
+        return new LoraTrainer.Options(LORA, gates, new Optimization(steps, 3, 2, 1e-2, "cosine", 1, 0.0, 1.0, 7, 2, 2));
     }
 
     @Test
@@ -63,8 +63,7 @@ class LoraTrainerTest {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 2); Backend b = new CpuBackend()) {
             TokenDataset data = RouterTrainerTest.data(dir);
             double before = HeldOut.evaluate(CONFIG, w, b, data, null, Adapter.NONE).nll();
-            LoraTrainer.Options o = new LoraTrainer.Options(LORA, LoraTrainer.Gates.DETERMINISTIC, 12, 4, 1, 3e-2,
-                    "cosine", 2, 0.0, 1.0, 3, 0, 0);
+            LoraTrainer.Options o = new LoraTrainer.Options(LORA, LoraTrainer.Gates.DETERMINISTIC, new Optimization(12, 4, 1, 3e-2, "cosine", 2, 0.0, 1.0, 3, 0, 0));
             HeldOut after = new LoraTrainer(CONFIG, w, b, data, null, o, dir.resolve("run"), "random", quiet()).run(false);
             assertTrue(after.nll() < before - 0.05, "held-out nll should drop: " + before + " -> " + after.nll());
             assertEquals(0.0, after.moduleSparsity());

@@ -38,7 +38,7 @@ class RouterTrainerTest {
     }
 
     static RouterTrainer.Options options(int steps) {
-        return new RouterTrainer.Options(0.5, steps, 3, 2, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 2, 2, false);
+        return new RouterTrainer.Options(0.5, 8, false, new Optimization(steps, 3, 2, 5e-2, "cosine", 1, 0.01, 1.0, 7, 2, 2));
     }
 
     @Test
@@ -63,7 +63,7 @@ class RouterTrainerTest {
     @Test
     void trainingMovesSparsityTowardTheTarget(@TempDir Path dir) throws IOException {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 2); Backend b = new CpuBackend()) {
-            RouterTrainer.Options o = new RouterTrainer.Options(0.9, 30, 4, 1, 5e-2, "constant", 0, 20, 0.0, 1.0, 3, 0, 0, false);
+            RouterTrainer.Options o = new RouterTrainer.Options(0.9, 20, false, new Optimization(30, 4, 1, 5e-2, "constant", 0, 0.0, 1.0, 3, 0, 0));
             RouterTrainer t = new RouterTrainer(CONFIG, w, b, data(dir), o, dir.resolve("run"), quiet());
             double before;
             try (Routers init = Routers.initialise(3, 24, 3)) {
@@ -93,7 +93,7 @@ class RouterTrainerTest {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 1); Backend b = new CpuBackend()) {
             Path out = dir.resolve("run");
             new RouterTrainer(CONFIG, w, b, data(dir), options(6), out, quiet()).runUntil(false, 2);
-            RouterTrainer.Options other = new RouterTrainer.Options(0.3, 6, 3, 2, 5e-2, "cosine", 1, 8, 0.01, 1.0, 7, 2, 2, false);
+            RouterTrainer.Options other = new RouterTrainer.Options(0.3, 8, false, new Optimization(6, 3, 2, 5e-2, "cosine", 1, 0.01, 1.0, 7, 2, 2));
             IOException e = assertThrows(IOException.class,
                     () -> new RouterTrainer(CONFIG, w, b, data(dir), other, out, quiet()).run(true));
             assertTrue(e.getMessage().contains("sparsity"), e.getMessage());
