@@ -44,3 +44,10 @@ void sg_cpu_sum_squares(double *acc, const float *x, int64_t len) {
     for (int64_t i = 0; i < len; i++) sum += (double)x[i] * x[i];
     *acc = sum;
 }
+
+// mask[len]: 0 or 1 / (1 - rate), element by element from its own counter
+void sg_cpu_dropout_mask(float *mask, int64_t len, double rate, uint64_t key, uint64_t offset) {
+    const float keep = (float)(1.0 / (1.0 - rate));
+#pragma omp parallel for schedule(static) if (len > 65536)
+    for (int64_t i = 0; i < len; i++) mask[i] = sg::dropout_mask_element((uint64_t)i, rate, keep, key, offset);
+}

@@ -67,6 +67,12 @@ __global__ void sum_squares_kernel(double *acc, const float *x, int64_t len) {
     }
 }
 
+// mask[len]; one thread per element
+__global__ void dropout_mask_kernel(float *mask, int64_t len, double rate, float keep, uint64_t key, uint64_t offset) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < len) mask[i] = sg::dropout_mask_element((uint64_t)i, rate, keep, key, offset);
+}
+
 inline unsigned blocks_for(int64_t len) { return (unsigned)((len + kThreads - 1) / kThreads); }
 
 }  // namespace
@@ -97,4 +103,10 @@ void sg_cuda_sum_squares(double *acc, const float *x, int64_t len, void *stream)
     // enough blocks to fill an H200 (132 SMs) a few times over; each thread then sums a strided share
     const unsigned blocks = blocks_for(len) < 1024 ? blocks_for(len) : 1024;
     sum_squares_kernel<<<blocks, kThreads, 0, (cudaStream_t)stream>>>(acc, x, len);
+}
+
+void sg_cuda_dropout_mask(float *mask, int64_t len, double rate, uint64_t key, uint64_t offset, void *stream) {
+    if (len <= 0) return;
+    dropout_mask_kernel<<<blocks_for(len), kThreads, 0, (cudaStream_t)stream>>>(mask, len, rate,
+                                                                                (float)(1.0 / (1.0 - rate)), key, offset);
 }

@@ -157,6 +157,12 @@ void sg_cpu_router_gates(float *gates, float *soft, const float *z, const float 
 void sg_cpu_router_gates_backward(float *dz, float *dbias, const float *dgates, const float *soft, int n,
                                   float gate_grad, double tau);
 
+/* A dropout mask of len elements: mask[i] = 0 with probability rate, else (float)(1 / (1 - rate)), so that
+ * x * mask keeps the expectation of x. Element i's uniform u comes from Philox4x32-10 with key (key & 0xffffffff,
+ * key >> 32) and counter (i & 0xffffffff, i >> 32, offset & 0xffffffff, offset >> 32): words 0 and 1, converted as
+ * the router gates' are; the element is dropped iff u < rate. sg_cuda_dropout_mask draws the same bits. */
+void sg_cpu_dropout_mask(float *mask, int64_t len, double rate, uint64_t key, uint64_t offset);
+
 /* AdamW (decoupled weight decay) in place over len elements of param, grad, m, v, in double:
  *   g = grad * grad_scale, rounded to float      (grad_scale: 1 / accumulation steps times the clipping factor)
  *   m = beta1 * m + (1 - beta1) * g,   v = beta2 * v + (1 - beta2) * g * g   (stored as float)
@@ -235,6 +241,7 @@ void sg_cuda_router_gates_backward(float *dz, float *dbias, const float *dgates,
 void sg_cuda_adamw(float *param, const float *grad, float *m, float *v, int64_t len, double grad_scale, double beta1,
                    double beta2, double eps, double step_size, double sqrt_correction2, double keep, void *stream);
 void sg_cuda_sum_squares(double *acc, const float *x, int64_t len, void *stream);
+void sg_cuda_dropout_mask(float *mask, int64_t len, double rate, uint64_t key, uint64_t offset, void *stream);
 
 /* bf16 storage, CUDA only: the CUDA backend keeps linear weights in bfloat16 for cuBLAS's bf16 GEMM (fp32
  * accumulation), and rounds each GEMM's activation operand to bf16 just before the product. bf16 values are

@@ -114,6 +114,16 @@ SG_HD float router_gate_grad(float dgate, float gate_grad, float s, double tau) 
     return (float)(c * y * (1 - y) / tau);
 }
 
+// ---------------------------------------------------------------- dropout (see sg_cpu_dropout_mask)
+
+// Element i of a dropout mask: 0 with probability rate, else keep; its uniform from words 0 and 1 of the counter
+// (i, offset) under the key.
+SG_HD float dropout_mask_element(uint64_t i, double rate, float keep, uint64_t key, uint64_t offset) {
+    const Philox4 r = philox4x32_10(Philox4{{(uint32_t)i, (uint32_t)(i >> 32), (uint32_t)offset, (uint32_t)(offset >> 32)}},
+                                    (uint32_t)key, (uint32_t)(key >> 32));
+    return open_uniform(r.v[0], r.v[1]) < rate ? 0.0f : keep;
+}
+
 // ---------------------------------------------------------------- AdamW (see sg_cpu_adamw)
 
 struct AdamStep {

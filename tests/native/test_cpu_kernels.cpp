@@ -624,6 +624,39 @@ void check_sum_squares(int64_t len) {
 
 }  // namespace
 
+// The mask against the reference generator element by element (exact), and its drop rate within 5 standard
+// deviations of rate; another offset draws another mask.
+void check_dropout_mask(int64_t len, double rate) {
+    const uint64_t key = rng.next(), offset = rng.next();
+    const float keep = (float)(1.0 / (1.0 - rate));
+    std::vector<float> want((size_t)len);
+    for (int64_t i = 0; i < len; i++) {
+        const uint32_t c[4] = {(uint32_t)i, (uint32_t)((uint64_t)i >> 32), (uint32_t)offset, (uint32_t)(offset >> 32)};
+        const uint32_t k[2] = {(uint32_t)key, (uint32_t)(key >> 32)};
+        uint32_t w[4];
+        ref_philox(w, c, k);
+        const double u = ((double)((((uint64_t)w[0] << 32) | w[1]) >> 12) + 0.5) / 4503599627370496.0;
+        want[(size_t)i] = u < rate ? 0.0f : keep;
+    }
+    auto mask = nan_filled((size_t)len);
+    sg_cpu_dropout_mask(mask.data(), len, rate, key, offset);
+    std::snprintf(shape, sizeof shape, "len=%lld rate=%g", (long long)len, rate);
+    checker.compare("dropout_mask", shape, mask.data(), want.data(), want.size(), 0.0);
+    if (len < 1000) return;
+    auto other = nan_filled((size_t)len);
+    sg_cpu_dropout_mask(other.data(), len, rate, key, offset + 1);
+    double dropped = 0, same = 0;
+    for (int64_t i = 0; i < len; i++) {
+        dropped += mask[(size_t)i] == 0.0f;
+        same += mask[(size_t)i] == other[(size_t)i];
+    }
+    const double sigma = std::sqrt(rate * (1 - rate) / (double)len);
+    const double got[2] = {dropped / (double)len, same / (double)len};
+    const double ref[2] = {rate, rate * rate + (1 - rate) * (1 - rate)};
+    std::snprintf(shape, sizeof shape, "len=%lld rate=%g: drop rate, agreement with the next offset", (long long)len, rate);
+    checker.compare("dropout_mask", shape, got, ref, 2, 5 * sigma);
+}
+
 int main() {
     for (int d : {1, 13, 1000, 4099, 4096}) check_rmsnorm(d > 1000 ? 5 : 7, d, 1e-5f, false);
     check_rmsnorm(1, 8, 1e-6f, false);
@@ -730,6 +763,9 @@ int main() {
     check_adamw(100003, 1.0, 0.1);  // past the parallel threshold
     check_sum_squares(1);
     check_sum_squares(100003);
+    check_dropout_mask(1, 0.1);
+    check_dropout_mask(1001, 0.5);
+    check_dropout_mask(200003, 0.1);  // past the parallel threshold
 
     return checker.finish("cpu kernels");
 }

@@ -494,6 +494,18 @@ void check_sum_squares(int64_t len) {
     checker.compare("sum_squares", shape, dacc.host().data(), &want, 1, 1e-12);
 }
 
+// The same bits as the CPU mask (integer Philox, the same conversion and comparison), every element written.
+void check_dropout_mask(int64_t len, double rate) {
+    const uint64_t key = rng.next(), offset = rng.next();
+    std::vector<float> want((size_t)len);
+    sg_cpu_dropout_mask(want.data(), len, rate, key, offset);
+    Dev<float> dmask((size_t)len);  // 0xFF bytes: NaN until written
+    sg_cuda_dropout_mask(dmask.p, len, rate, key, offset, stream);
+    KERNEL_DONE();
+    std::snprintf(shape, sizeof shape, "len=%lld rate=%g", (long long)len, rate);
+    checker.compare("dropout_mask", shape, dmask.host().data(), want.data(), want.size(), 0.0);
+}
+
 }  // namespace
 
 int main() {
@@ -623,6 +635,7 @@ int main() {
     for (int n : {1, 13, 1000, 70000}) check_router_gates_backward(n, n == 13 ? 1.0 : 4.2);
     for (int64_t len : {1, 1003, (1 << 20) + 3}) check_adamw(len, len == 1003 ? 0.37 : 1.0, len == 1 ? 1.0 : 0.999);
     for (int64_t len : {1, 1003, (1 << 22) + 5}) check_sum_squares(len);
+    for (int64_t len : {1, 1003, (1 << 20) + 7}) check_dropout_mask(len, len == 1 ? 0.5 : 0.1);
 
     CUDA_OK(cudaStreamDestroy(stream));
     return checker.finish("cuda kernels");

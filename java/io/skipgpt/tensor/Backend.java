@@ -204,7 +204,7 @@ public interface Backend extends AutoCloseable {
      * {@link #routerGatesBackward} computes), else hardGates. Every backend draws the same uniforms for the same noise;
      * the logarithms and exponentials are each backend's, so soft values may differ in their last bit.
      */
-    void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+    void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, Philox noise, double tau,
                      Tensor hardGates, Tensor hardSoft);
 
     /**
@@ -226,6 +226,13 @@ public interface Backend extends AutoCloseable {
      * value comes back to the host, so a device backend waits for the queued work (one copy, however many tensors).
      */
     double sumOfSquares(List<Tensor> xs);
+
+    /**
+     * A dropout mask, every element written: 0 with probability {@code rate} (in [0, 1)), else 1 / (1 − rate) in
+     * float, so that x·mask keeps the expectation of x. Element i draws one uniform from {@code noise} at counter
+     * (i, offset), the same bits on every backend.
+     */
+    void dropoutMask(Tensor mask, double rate, Philox noise);
 
     @Override
     default void close() {}

@@ -218,7 +218,7 @@ public final class CpuBackend extends HostBackend {
     }
 
     @Override
-    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, Philox noise, double tau,
                             Tensor hardGates, Tensor hardSoft) {
         CHECK.routerGates(gates, soft, logits, bias, tau, hardGates, hardSoft);
         NativeCpu.routerGates(gates.f32(), soft.f32(), logits.f32(), bias.f32(), logits.rows(), tau, noise == null ? 0 : 1,
@@ -245,6 +245,12 @@ public final class CpuBackend extends HostBackend {
             for (Tensor x : xs) NativeCpu.sumSquares(sum, x.f32(), x.size());
             return sum.get();
         }
+    }
+
+    @Override
+    public void dropoutMask(Tensor mask, double rate, Philox noise) {
+        CHECK.dropoutMask(mask, rate);
+        NativeCpu.dropoutMask(mask.f32(), mask.size(), rate, noise.key(), noise.offset());
     }
 
     private static FloatPointer orNull(Tensor t) {

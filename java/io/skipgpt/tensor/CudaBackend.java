@@ -417,7 +417,7 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, Philox noise, double tau,
                             Tensor hardGates, Tensor hardSoft) {
         CHECK.routerGates(gates, soft, logits, bias, tau, hardGates, hardSoft);
         NativeCuda.routerGates(gates.floatPointer(), soft.floatPointer(), logits.floatPointer(), bias.floatPointer(),
@@ -455,6 +455,13 @@ public final class CudaBackend implements Backend {
         cuda(cudaMemcpyAsync(squaresOnHost, squares, Double.BYTES, cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync");
         cuda(cudaStreamSynchronize(stream()), "a queued op or sumOfSquares");
         return squaresOnHost.get();
+    }
+
+    @Override
+    public void dropoutMask(Tensor mask, double rate, Philox noise) {
+        CHECK.dropoutMask(mask, rate);
+        NativeCuda.dropoutMask(mask.floatPointer(), mask.size(), rate, noise.key(), noise.offset(), stream());
+        launched("dropoutMask");
     }
 
     /**

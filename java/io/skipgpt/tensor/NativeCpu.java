@@ -106,6 +106,10 @@ final class NativeCpu {
     @Name("sg_cpu_sum_squares")
     static native void sumSquares(DoublePointer acc, FloatPointer x, long len);
 
+    @Name("sg_cpu_dropout_mask")
+    static native void dropoutMask(FloatPointer mask, long len, double rate, @Cast("uint64_t") long key,
+                                   @Cast("uint64_t") long offset);
+
     @Name("sg_gpu_probe")
     static native int gpuProbe(@Cast("char*") BytePointer msg, int msgLen);
 }

@@ -116,4 +116,8 @@ final class NativeCuda {
 
     @Name("sg_cuda_sum_squares")
     static native void sumSquares(DoublePointer acc, FloatPointer x, long len, Pointer stream);
+
+    @Name("sg_cuda_dropout_mask")
+    static native void dropoutMask(FloatPointer mask, long len, double rate, @Cast("uint64_t") long key,
+                                   @Cast("uint64_t") long offset, Pointer stream);
 }

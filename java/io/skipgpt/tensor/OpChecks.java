@@ -383,6 +383,12 @@ final class OpChecks {
         disjoint("adamw", "m", m, "v", v);
     }
 
+    /** mask F32, rate in [0, 1). */
+    void dropoutMask(Tensor mask, double rate) {
+        f32("dropoutMask", "mask", mask);
+        if (!(rate >= 0 && rate < 1)) throw error("dropoutMask: rate %s is not in [0, 1)", rate);
+    }
+
     /** Every tensor F32. */
     void sumOfSquares(List<Tensor> xs) {
         for (int i = 0; i < xs.size(); i++) f32("sumOfSquares", "xs[" + i + "]", xs.get(i));

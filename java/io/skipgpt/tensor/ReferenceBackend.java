@@ -377,7 +377,7 @@ public final class ReferenceBackend extends HostBackend {
      * counter (i, j, offset); soft = sigmoid(a / tau), gate = [a > 0] or from the hard gates.
      */
     @Override
-    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, Philox noise, double tau,
                             Tensor hardGates, Tensor hardSoft) {
         CHECK.routerGates(gates, soft, logits, bias, tau, hardGates, hardSoft);
         int n = logits.rows();
@@ -446,6 +446,19 @@ public final class ReferenceBackend extends HostBackend {
             for (int i = 0; i < b.limit(); i++) sum += (double) b.get(i) * b.get(i);
         }
         return sum;
+    }
+
+    /** Element i: dropped iff the uniform of words 0 and 1 of {@link #philox} at counter (i, offset) is below rate. */
+    @Override
+    public void dropoutMask(Tensor mask, double rate, Philox noise) {
+        CHECK.dropoutMask(mask, rate);
+        FloatBuffer m = mask.floats();
+        float keep = (float) (1.0 / (1.0 - rate));
+        for (long i = 0; i < mask.size(); i++) {
+            int[] w = philox(new int[] {(int) i, (int) (i >>> 32), (int) noise.offset(), (int) (noise.offset() >>> 32)},
+                    (int) noise.key(), (int) (noise.key() >>> 32));
+            m.put((int) i, openUniform(w[0], w[1]) < rate ? 0f : keep);
+        }
     }
 
     /**

@@ -33,10 +33,10 @@ import java.util.stream.IntStream;
  *
  * <p>Every tensor an op reads or writes lives on the backend's device, the gates and their gradient too: the
  * backend samples them ({@link Backend#routerGates}, Gumbel noise from a counter-based generator, so every backend
- * draws the same) and takes them back into the router logits ({@link Backend#routerGatesBackward}). The dropout
- * masks are drawn on the host, so that every backend draws the same. Per sequence that is one upload of its ids,
- * positions and targets, one download of its losses and one of its hard gates (the sparsity penalty's sign and the
- * keep rates are figured from them on the host), plus one upload per dropout mask.
+ * draws the same) and takes them back into the router logits ({@link Backend#routerGatesBackward}); the adapter's
+ * dropout masks are drawn there too ({@link Backend#dropoutMask}, the same generator). Per sequence that is one
+ * upload of its ids, positions and targets, one download of its losses and one of its hard gates (the sparsity
+ * penalty's sign and the keep rates are figured from them on the host).
  */
 final class GatedLlama {
     private final LlamaConfig c;
@@ -152,12 +152,12 @@ final class GatedLlama {
      * Forward pass of one sequence from an empty cache: gates sampled with {@code noise} at temperature
      * {@code tau}; logits and per-token cross-entropy against {@code targets}.
      */
-    Tape forward(int[] inputs, int[] targets, GateNoise noise, double tau) {
+    Tape forward(int[] inputs, int[] targets, NoiseStream noise, double tau) {
         return forward(inputs, targets, noise, tau, null, null);
     }
 
-    /** Stage 1's surrogate forward pass: see {@link #forward(int[], int[], GateNoise, double, Rng, Tape)}. */
-    Tape forward(int[] inputs, int[] targets, GateNoise noise, double tau, Tape hardGatesOf) {
+    /** Stage 1's surrogate forward pass: see {@link #forward(int[], int[], NoiseStream, double, Rng, Tape)}. */
+    Tape forward(int[] inputs, int[] targets, NoiseStream noise, double tau, Tape hardGatesOf) {
         return forward(inputs, targets, noise, tau, null, hardGatesOf);
     }
 
@@ -171,7 +171,7 @@ final class GatedLlama {
      * the straight-through estimator: each gate is {@code g_hard + y − y_hard} — the hard value at the reference
      * point, moving with the soft probability y around it. In stage 2 each gate is {@code g_hard}, a constant.
      */
-    Tape forward(int[] inputs, int[] targets, GateNoise noise, double tau, Rng dropout, Tape hardGatesOf) {
+    Tape forward(int[] inputs, int[] targets, NoiseStream noise, double tau, NoiseStream dropout, Tape hardGatesOf) {
         int n = inputs.length;
         if (targets.length != n) throw new IllegalArgumentException("inputs and targets differ in length");
         int d = c.dim(), qd = c.nHeads() * c.headDim(), kvd = c.kvDim(), hid = c.hiddenDim();
@@ -233,18 +233,16 @@ final class GatedLlama {
     }
 
     // out = in·Wᵀ for projection p of layer l, plus the adapter's term on dropout(in) when it adapts p (the mask and
-    // the dropped input go on the tape). The mask is drawn on the host, the same on every backend, and uploaded: one
-    // copy of [n, in] floats per adapted projection and layer, the price of reproducible dropout.
-    private void project(LayerTape lt, int l, Projection p, Tensor out, Tensor in, Rng dropout) {
+    // the dropped input go on the tape). The mask is drawn on the backend from the dropout stream (Philox: the same
+    // mask on every backend), so nothing crosses to the host.
+    private void project(LayerTape lt, int l, Projection p, Tensor out, Tensor in, NoiseStream dropout) {
         backend.matmul(out, in, p.of(w.layers().get(l)));
         if (lora == null || !lora.adapts(p)) return;
         Tensor adapterIn = in;
         double rate = lora.config().dropout();
         if (dropout != null && rate > 0) {
-            float[] keepMask = new float[in.rows() * in.cols()];
-            float keep = (float) (1 / (1 - rate));
-            for (int i = 0; i < keepMask.length; i++) keepMask[i] = dropout.nextDouble() < rate ? 0f : keep;
-            Tensor mask = upload(keepMask, in.rows(), in.cols()), dropped = f32(in.rows(), in.cols());
+            Tensor mask = f32(in.rows(), in.cols()), dropped = f32(in.rows(), in.cols());
+            backend.dropoutMask(mask, rate, dropout.next());
             lt.dropped.put(p, new Tensor[] {mask, dropped});
             backend.copy(dropped, in);
             multiply(dropped, mask);
@@ -256,7 +254,7 @@ final class GatedLlama {
     // Layer l's gates on the tape: z = x·Wᵣᵀ [n, 4], then the backend adds the bias and samples (the layer's draw of
     // the noise), or takes a hard tape's gates for the surrogate. Without routers there is nothing to sample: every gate
     // is 1 and the residual adds each module's output as it is.
-    private void sampleGates(Tape t, int l, GateNoise noise, Tape hard) {
+    private void sampleGates(Tape t, int l, NoiseStream noise, Tape hard) {
         LayerTape lt = t.layers.get(l);
         if (routerWeight == null) return;
         int n = lt.x.rows();
@@ -389,12 +387,6 @@ final class GatedLlama {
     }
 
     // Host values on the backend's device: one copy.
-    private Tensor upload(float[] values, int... shape) {
-        try (Tensor host = Tensor.of(values, shape)) {
-            return backend.upload(host);
-        }
-    }
-
     private Tensor uploadInts(int[] values, int... shape) {
         try (Tensor host = Tensor.ofInts(values, shape)) {
             return backend.upload(host);

@@ -106,8 +106,9 @@ public final class LoraTrainer {
         private final List<AdamW.Param> params = new ArrayList<>();
         private final GatedLlama gated;
         private final long noiseKey = Rng.derived(options.optimization().seed(), 1).nextLong();
-        private GateNoise noise = new GateNoise(noiseKey, 0);
-        private Rng dropout = Rng.derived(options.optimization().seed(), 2);
+        private NoiseStream noise = new NoiseStream(noiseKey, 0);
+        private final long dropoutKey = Rng.derived(options.optimization().seed(), 2).nextLong();
+        private NoiseStream dropout = new NoiseStream(dropoutKey, 0);
 
         /**
          * lora: the host copy of the adapter; loraOn: the adapter where the backend's ops use it, and grads its
@@ -130,19 +131,19 @@ public final class LoraTrainer {
 
         @Override
         public long[] rngStates() {
-            return new long[] {noise.position(), dropout.state()};
+            return new long[] {noise.position(), dropout.position()};
         }
 
         @Override
         public void restoreRngs(long[] states) {
-            noise = new GateNoise(noiseKey, states[0]);
-            dropout = new Rng(states[1]);
+            noise = new NoiseStream(noiseKey, states[0]);
+            dropout = new NoiseStream(dropoutKey, states[1]);
         }
 
         @Override
         public void microBatch(TokenDataset.Batch batch, long step, TrainingLoop.StepFigures f) {
             f.tau = 1;
-            GateNoise gateNoise = options.gates() == Gates.SAMPLE ? noise : null;
+            NoiseStream gateNoise = options.gates() == Gates.SAMPLE ? noise : null;
             GatedLlama.Tape[] tapes = new GatedLlama.Tape[batch.size()];
             try {
                 double nll = 0, gates = 0;

@@ -43,8 +43,11 @@ public record Optimization(int steps, int batch, int accum, double lr, String sc
         hyper.addProperty("gate_noise", GATE_NOISE);
     }
 
-    /** The gate noise's generator (the host SplitMix64 of earlier versions drew other noise). */
-    static final String GATE_NOISE = "philox4x32-10";
+    /**
+     * Where the gates' noise and the adapter's dropout masks come from (earlier versions drew them on the host, from
+     * SplitMix64, or the masks only).
+     */
+    static final String GATE_NOISE = "philox4x32-10 gates and dropout";
 
     private static void require(boolean ok, String message) {
         if (!ok) throw new IllegalArgumentException(message);

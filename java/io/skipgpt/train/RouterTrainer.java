@@ -164,7 +164,7 @@ public final class RouterTrainer {
         private final GatedLlama gated;
         private final LinearAnneal tau = LinearAnneal.gumbelTau(options.optimization().steps());
         private final long noiseKey = Rng.derived(options.optimization().seed(), 1).nextLong();
-        private GateNoise noise = new GateNoise(noiseKey, 0);
+        private NoiseStream noise = new NoiseStream(noiseKey, 0);
 
         /**
          * routers: the host copy; base: the weights where the backend's ops read them; weight, bias: the routers'
@@ -193,7 +193,7 @@ public final class RouterTrainer {
 
         @Override
         public void restoreRngs(long[] states) {
-            noise = new GateNoise(noiseKey, states[0]);
+            noise = new NoiseStream(noiseKey, states[0]);
         }
 
         // Forward every sequence (gates sampled), then the batch's CE and sparsity ratio r, then backward every

@@ -2,6 +2,8 @@ package io.skipgpt.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.Arrays;
 import java.util.List;
@@ -383,6 +385,22 @@ class BackendTest {
                         (b, o) -> b.adamw(o[0], grad, o[1], o[2], u));
             }
         }
+    }
+
+    /** The same Philox bits and comparison: exactly; another offset draws another mask. */
+    @Test
+    void dropoutMask() {
+        for (int[] s : new int[][] {{1}, {7, 13}, {300, 129}}) {
+            for (double rate : new double[] {0, 0.1, 0.9}) {
+                compareAll("dropoutMask", Arrays.toString(s) + " rate " + rate, 0, new Tensor[] {t.poisoned(s)},
+                        (b, o) -> b.dropoutMask(o[0], rate, new Philox(0x1234_5678_9abcL, 42)));
+            }
+        }
+        Tensor a = t.poisoned(64, 64), b = t.poisoned(64, 64);
+        CPU.dropoutMask(a, 0.5, new Philox(7, 1));
+        CPU.dropoutMask(b, 0.5, new Philox(7, 2));
+        assertFalse(Arrays.equals(a.toFloatArray(), b.toFloatArray()), "another offset, another mask");
+        assertThrows(IllegalArgumentException.class, () -> CPU.dropoutMask(a, 1.0, new Philox(7, 1)));
     }
 
     /** Both sum in double in index order, tensor after tensor: exactly. */

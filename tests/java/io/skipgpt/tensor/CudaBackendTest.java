@@ -550,6 +550,15 @@ class CudaBackendTest {
         }
     }
 
+    /** Integer Philox and one comparison per element: the reference's mask exactly. */
+    @Test
+    void dropoutMask() {
+        for (int[] s : new int[][] {{1}, {7, 13}, {257, 1031}}) {
+            compareAll("dropoutMask", Arrays.toString(s), 0, cuda, new Tensor[] {t.poisoned(s)},
+                    (b, in, o) -> b.dropoutMask(o[0], 0.1, new Philox(0x1234_5678_9abcL, 42)));
+        }
+    }
+
     @Test
     void sumOfSquares() {
         List<Tensor> xs = List.of(t.uniform(-3, 3, 1), t.uniform(-3, 3, 17, 33), t.uniform(-3, 3, 4097, 1025));

@@ -212,7 +212,7 @@ public final class EmulatedDevice implements Backend {
     }
 
     @Override
-    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, GumbelNoise noise, double tau,
+    public void routerGates(Tensor gates, Tensor soft, Tensor logits, Tensor bias, Philox noise, double tau,
                             Tensor hardGates, Tensor hardSoft) {
         Tensor[] h = onDevice("routerGates", gates, soft, logits, bias, hardGates, hardSoft);
         cpu.routerGates(h[0], h[1], h[2], h[3], noise, tau, h[4], h[5]);
@@ -236,5 +236,10 @@ public final class EmulatedDevice implements Backend {
         Tensor[] h = onDevice("sumOfSquares", xs.toArray(Tensor[]::new));
         downloads++;
         return cpu.sumOfSquares(List.of(h));
+    }
+
+    @Override
+    public void dropoutMask(Tensor mask, double rate, Philox noise) {
+        cpu.dropoutMask(onDevice("dropoutMask", mask)[0], rate, noise);
     }
 }

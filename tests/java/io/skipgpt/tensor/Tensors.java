@@ -31,7 +31,7 @@ final class Tensors implements AutoCloseable {
     }
 
     /** The inputs of one {@link Backend#routerGates} call. */
-    record GateCase(String label, Tensor logits, Tensor bias, GumbelNoise noise, double tau, Tensor hardGates,
+    record GateCase(String label, Tensor logits, Tensor bias, Philox noise, double tau, Tensor hardGates,
                     Tensor hardSoft) {}
 
     /**
@@ -45,7 +45,7 @@ final class Tensors implements AutoCloseable {
                 for (int hard = 0; hard < 3; hard++) {
                     Tensor hardGates = keep(Tensor.f32(2, n));
                     for (long i = 0; i < hardGates.size(); i++) hardGates.set(i, random.nextBoolean() ? 1f : 0f);
-                    GumbelNoise noise = noisy ? new GumbelNoise(random.nextLong(), random.nextLong()) : null;
+                    Philox noise = noisy ? new Philox(random.nextLong(), random.nextLong()) : null;
                     cases.add(new GateCase(String.format("n %d noise %s hard %d", n, noisy, hard), uniform(-3, 3, n, 4),
                             uniform(-1, 1, 4, 1), noise, hard == 0 ? 3.7 : 1, hard > 0 ? hardGates : null,
                             hard == 2 ? uniform(0, 1, 2, n) : null));

@@ -43,7 +43,7 @@ class GatedLlamaTest {
             int[] ids = java.util.Arrays.copyOf(INPUTS, INPUTS.length + 1);
             ids[INPUTS.length] = TARGETS[TARGETS.length - 1];
             double dense = new Perplexity(model, null, 64).scoreIds(ids).nll();
-            try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, new GateNoise(3, 0), 5.0)) {
+            try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, new NoiseStream(3, 0), 5.0)) {
                 assertEquals(2.0 * CONFIG.nLayers() * INPUTS.length, t.gateSum());
                 assertEquals(dense, t.nllSum(), 1e-4);
             }
@@ -60,7 +60,7 @@ class GatedLlamaTest {
             GatedLlama gated = new GatedLlama(CONFIG, w, b, routers.weight(), routers.bias(), null);
             int n = INPUTS.length;
             double decisions = 2.0 * CONFIG.nLayers() * n;
-            try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, new GateNoise(9, 0), tau)) {
+            try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, new NoiseStream(9, 0), tau)) {
                 double r = hard.gateSum() / decisions;
                 assertTrue(r > 0.1 && r < 0.9, "want a mix of gates, r = " + r);
                 float gateGrad = (float) (alpha * Math.signum(r - (1 - target)) / decisions);
@@ -92,7 +92,7 @@ class GatedLlamaTest {
 
     private static double surrogateLoss(GatedLlama gated, GatedLlama.Tape hard, double tau, double alpha, double target,
                                         double decisions) {
-        try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, new GateNoise(9, 0), tau, hard)) {
+        try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, new NoiseStream(9, 0), tau, hard)) {
             return t.nllSum() / INPUTS.length + alpha * Math.abs((1 - target) - t.gateSum() / decisions);
         }
     }
@@ -145,7 +145,7 @@ class GatedLlamaTest {
                 LoraAdapter lora = randomAdapter(c, 6); LoraAdapter grads = LoraAdapter.zeros(CONFIG, c)) {
             GatedLlama gated = new GatedLlama(CONFIG, w, b, routed ? routers.weight() : null, routed ? routers.bias() : null, lora);
             int n = INPUTS.length;
-            try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, routed ? new GateNoise(9, 0) : null, 1.0, new Rng(11), null)) {
+            try (GatedLlama.Tape hard = gated.forward(INPUTS, TARGETS, routed ? new NoiseStream(9, 0) : null, 1.0, new NoiseStream(11, 0), null)) {
                 double r = hard.gateSum() / (2.0 * CONFIG.nLayers() * n);
                 if (routed) assertTrue(r > 0.1 && r < 0.9, "want a mix of gates, r = " + r);
                 gated.backward(hard, (float) (1.0 / n), 0f, null, null, grads);
@@ -174,7 +174,7 @@ class GatedLlamaTest {
 
     // The surrogate loss at the hard tape's gates, noise and dropout masks (same seeds, so the same draws).
     private static double meanCe(GatedLlama gated, GatedLlama.Tape hard, boolean routed) {
-        try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, routed ? new GateNoise(9, 0) : null, 1.0, new Rng(11),
+        try (GatedLlama.Tape t = gated.forward(INPUTS, TARGETS, routed ? new NoiseStream(9, 0) : null, 1.0, new NoiseStream(11, 0),
                 routed ? hard : null)) {
             return t.nllSum() / INPUTS.length;
         }
