@@ -3,7 +3,7 @@
  *
  * Every kernel exists twice with the same arguments: sg_cpu_* (native/cpu, host pointers, built everywhere)
  * and sg_cuda_* (native/cuda, device pointers, a trailing cudaStream_t passed as void*, built where nvcc is
- * found). Java binds the CPU set through JavaCPP (io.skipgpt.tensor.NativeCpu); all policy lives in Java.
+ * found). Java binds them through JavaCPP (io.skipgpt.tensor.NativeCpu and NativeCuda); all policy lives in Java.
  *
  * Conventions:
  *   - float32, row-major, contiguous; "n" is a row count, "d" a row length.
@@ -69,7 +69,9 @@ void sg_cpu_row_dot(float *out, const float *a, const float *b, int n, int d);
 void sg_cpu_scale_rows(float *x, const float *s, int n, int d);
 
 /* Compaction of a routing decision: idx[0 .. *count) = the i < n with keep[i] != 0, ascending; *count = how
- * many. idx has room for n; entries from *count on are left untouched. */
+ * many. idx has room for n; entries from *count on are left untouched. Not bound in Java yet: the model's gates
+ * decide on the host, where it compacts as it reads the decisions (see LlamaModel.compact); these kernels are the
+ * device-side path for gates that decide on the device. */
 void sg_cpu_compact(int32_t *idx, int32_t *count, const uint8_t *keep, int n);
 
 /* ---------------------------------------------------------------- CPU backward kernels (native/cpu)
@@ -187,8 +189,7 @@ int sg_gpu_probe(char *msg, int msg_len);
  * sg_cuda_attention needs head_dim <= 128 for its tiled kernel and falls back to a slow one-warp-per-row
  * kernel beyond that; when few query rows leave the device idle (decode) it splits the keys over several
  * blocks and takes their partial results' scratch stream-ordered from a private memory pool that keeps its
- * memory (a few hundred KB). sg_cuda_compact writes *count to device memory, so a routed layer needs no host
- * round trip. */
+ * memory (a few hundred KB). sg_cuda_compact writes *count to device memory (see sg_cpu_compact). */
 void sg_cuda_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps, void *stream);
 void sg_cuda_rope(float *x, const int32_t *pos, int n, int n_heads, int head_dim, float theta, int rotate_half,
                   void *stream);

@@ -306,14 +306,20 @@ public final class LlamaModel implements AutoCloseable {
         stats.record(layer, n, attnKept, mlpKept, all, kept);
     }
 
-    // logits = norm(x[rows asked]) · Eᵀ: each chunk's last logitRows rows, gathered in chunk order.
+    // logits = norm(x[rows asked]) · Eᵀ: each chunk's last logitRows rows, in chunk order. They are gathered only
+    // when they are not already consecutive in x (one sequence's last rows, or a decode step of several, are).
     private void head(Tensor x, List<Chunk> chunks, int[] offsets, Tensor logits) {
         int rows = logits.rows();
         for (int c = 0, r = 0; c < chunks.size(); c++) {
             for (int i = offsets[c + 1] - chunks.get(c).logitRows(); i < offsets[c + 1]; i++) ws.hostIdx[r++] = i;
         }
-        Tensor last = ws.xg.rows(0, rows);
-        backend.gatherRows(last, x, ws.upload(ws.idx, ws.hostIdx, rows));
+        Tensor last;
+        if (ws.hostIdx[rows - 1] - ws.hostIdx[0] == rows - 1) {
+            last = x.rows(ws.hostIdx[0], rows);
+        } else {
+            last = ws.xg.rows(0, rows);
+            backend.gatherRows(last, x, ws.upload(ws.idx, ws.hostIdx, rows));
+        }
         Tensor xb = ws.xb.rows(0, rows);
         backend.rmsnorm(xb, last, deviceWeights.outputNorm(), config.normEps());
         boolean here = logits.device() == backend.device();

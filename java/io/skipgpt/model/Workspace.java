@@ -48,7 +48,7 @@ final class Workspace implements AutoCloseable {
     /** Makes room for n rows. */
     void ensure(int n) {
         if (n <= capacity) return;
-        close();
+        closeRows(); // the logits are sized by the logit rows asked for, not by n: they stay
         int cap = Math.max(n, Math.min(2 * capacity, config.contextLength()));
         int qDim = config.nHeads() * config.headDim();
         x = f32(cap, config.dim());
@@ -121,6 +121,10 @@ final class Workspace implements AutoCloseable {
     public void close() {
         if (logitCap > 0) logits.close();
         logitCap = 0;
+        closeRows();
+    }
+
+    private void closeRows() {
         if (capacity == 0) return;
         for (Tensor t : new Tensor[] {x, xb, q, k, v, att, proj, gate, up, ids, pos, xg, idx, keptPos, gates,
                 stageInts, stageFloats}) {

@@ -45,7 +45,7 @@ public final class RouterFile {
                 copy(file, tensors, name(l, "router_mlp", "weight"), new int[] {2, dim}, routers.weight().rows(4 * l + 2, 2));
                 copy(file, tensors, name(l, "router_mlp", "bias"), new int[] {2}, routers.bias().rows(4 * l + 2, 2));
             }
-            String extra = "model.layers." + layers + ".router_attention.weight_predictor.weight";
+            String extra = name(layers, "router_attention", "weight");
             if (tensors.containsKey(extra)) {
                 throw new ModelFormatException(file, "has routers for more than the model's " + layers + " layers");
             }

@@ -3,6 +3,7 @@ package io.skipgpt.routing;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Device;
 import io.skipgpt.tensor.Tensor;
+import java.nio.FloatBuffer;
 import java.util.SplittableRandom;
 
 /**
@@ -53,13 +54,14 @@ public final class RouterGate implements Gate, AutoCloseable {
         }
         if (logits.rows() < n) grow(n);
         backend.matmul(logits.rows(0, n), x, weight.rows(4 * layer, 4));
-        Tensor z = hostLogits.rows(0, n);
-        if (!onHost()) backend.copy(z, logits.rows(0, n));
+        Tensor host = hostLogits.rows(0, n);
+        if (!onHost()) backend.copy(host, logits.rows(0, n));
+        FloatBuffer z = host.floats();
+        float ae = routers.bias(layer, Routers.ATTN_EXECUTE), as = routers.bias(layer, Routers.ATTN_SKIP);
+        float me = routers.bias(layer, Routers.MLP_EXECUTE), ms = routers.bias(layer, Routers.MLP_SKIP);
         for (int i = 0; i < n; i++) {
-            keepAttn[i] = execute(z.get(4L * i + Routers.ATTN_EXECUTE) + routers.bias(layer, Routers.ATTN_EXECUTE),
-                    z.get(4L * i + Routers.ATTN_SKIP) + routers.bias(layer, Routers.ATTN_SKIP));
-            keepMlp[i] = execute(z.get(4L * i + Routers.MLP_EXECUTE) + routers.bias(layer, Routers.MLP_EXECUTE),
-                    z.get(4L * i + Routers.MLP_SKIP) + routers.bias(layer, Routers.MLP_SKIP));
+            keepAttn[i] = execute(z.get(4 * i + Routers.ATTN_EXECUTE) + ae, z.get(4 * i + Routers.ATTN_SKIP) + as);
+            keepMlp[i] = execute(z.get(4 * i + Routers.MLP_EXECUTE) + me, z.get(4 * i + Routers.MLP_SKIP) + ms);
         }
     }
 

@@ -55,11 +55,6 @@ public final class Routers implements AutoCloseable {
         return bias;
     }
 
-    /** The [4, dim] block of one layer. */
-    public Tensor layerWeight(int layer) {
-        return weight.rows(4 * layer, 4);
-    }
-
     public float bias(int layer, int channel) {
         return bias.get(4L * layer + channel);
     }

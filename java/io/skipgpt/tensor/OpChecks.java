@@ -14,8 +14,7 @@ import java.util.List;
  * <p>Index values (ids, positions, gather and scatter indices) are checked only when the backend computes on
  * the host. On a device they live in device memory: reading them here would cost a copy and a stream
  * synchronisation per op, which is what a device backend exists to avoid. A device backend therefore trusts
- * its index tensors; they come from device-side compaction or are uploaded from host tensors a caller built
- * (and may check) on the host. An index out of range there is a device-side memory error, reported by the
+ * its index tensors; they are uploaded from host arrays the caller built (and may check) on the host. An index out of range there is a device-side memory error, reported by the
  * CUDA runtime at the next synchronisation.
  *
  * <p>Every tensor is F32 or I32 as the op says, with one exception: a device backend also takes a linear layer's

@@ -58,7 +58,8 @@ class DeviceModelTest {
 
     /**
      * One decode step with routers and host logits costs one upload each for ids and positions, per layer the
-     * router logits down and (when rows skip) the kept indices up, and the logits down: nothing per element.
+     * router logits down, and the logits down: a single row runs a module or not (nothing to compact), and its
+     * logits row needs no gather.
      */
     @Test
     void copiesPerDecodeStepAreBounded() {
@@ -74,8 +75,7 @@ class DeviceModelTest {
                 model.forward(new int[] {5}, cache, logits, routing);
                 int layers = CONFIG.nLayers();
                 assertEquals(layers + 1, device.downloads() - down, "router logits per layer, then the logits");
-                long uploads = device.uploads() - up;
-                assertTrue(uploads >= 3 && uploads <= 3 + 3L * layers, "uploads in one decode step: " + uploads);
+                assertEquals(2, device.uploads() - up, "ids and positions");
             }
             assertEquals(0, device.liveTensors(), "the model, its caches and the gate free what they allocated");
         }
