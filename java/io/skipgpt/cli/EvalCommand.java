@@ -85,10 +85,10 @@ final class EvalCommand implements Callable<Integer> {
         if (tasks != null || compare != null) return new EvalComparison(this).run();
         try (LoadedModel m = options.load(); Backend backend = options.backend();
                 LoraAdapter lora = loraOptions.open(m.config(), backend);
-                LlamaModel model = ModelOptions.model(m, backend, lora)) {
+                LlamaModel model = ModelOptions.model(m, backend, lora);
+                Routing routing = routingOptions.open(m.config(), backend, new RoutingStats(m.config()))) {
             int context = ctx != null ? ctx : m.config().contextLength();
-            RoutingStats stats = new RoutingStats(m.config());
-            Routing routing = routingOptions.open(m.config(), backend, stats);
+            RoutingStats stats = routing.stats(); // null without --routers / --skip, when it is not printed
             Perplexity ppl = new Perplexity(model, m.tokenizer(), context, routing);
             Perplexity.Result total = new Perplexity.Result(0, 0, 0);
             JsonArray perFile = new JsonArray();

@@ -7,6 +7,7 @@ import io.skipgpt.eval.Perplexity;
 import io.skipgpt.eval.ZeroShot;
 import io.skipgpt.eval.ZeroShotTasks;
 import io.skipgpt.io.LoadedModel;
+import io.skipgpt.lora.LoraAdapter;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.tensor.Backend;
 import java.io.IOException;
@@ -49,7 +50,8 @@ final class EvalComparison {
             for (ZeroShotTasks.Item item : items) requests += item.requests().size();
         }
         try (LoadedModel m = command.options.load(); Backend backend = command.options.backend();
-                LlamaModel model = ModelOptions.model(m, backend)) {
+                LoraAdapter lora = command.loraOptions.open(m.config(), backend);
+                LlamaModel model = ModelOptions.model(m, backend, lora)) {
             int context = command.ctx != null ? command.ctx : m.config().contextLength();
             List<Variant> variants = Variant.open(command.compare, command.routingOptions, m.config(), backend);
             List<Comparison.Column> columns = new ArrayList<>();

@@ -60,10 +60,10 @@ final class GenerateCommand implements Callable<Integer> {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (LoadedModel m = options.load(); Backend backend = options.backend();
                 LoraAdapter lora = loraOptions.open(m.config(), backend);
-                LlamaModel model = ModelOptions.model(m, backend, lora)) {
+                LlamaModel model = ModelOptions.model(m, backend, lora);
+                Routing routing = routingOptions.open(m.config(), backend, new RoutingStats(m.config()))) {
             if (echo) out.print(prompt);
-            RoutingStats stats = new RoutingStats(m.config());
-            Routing routing = routingOptions.open(m.config(), backend, stats);
+            RoutingStats stats = routing.stats(); // null without --routers / --skip, when it is not printed
             Generator.Result r = new Generator(model, m.tokenizer(), routing).generate(prompt, maxTokens, sampler, piece -> {
                 out.print(piece);
                 out.flush();

@@ -5,7 +5,6 @@ import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.routing.Gate;
 import io.skipgpt.routing.RouterFile;
 import io.skipgpt.routing.RouterGate;
-import io.skipgpt.routing.Routers;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.routing.StaticSkip;
@@ -46,8 +45,7 @@ final class RoutingOptions {
                 case "sample" -> RouterGate.Mode.SAMPLE;
                 default -> throw new IllegalArgumentException("--routing must be deterministic or sample, got '" + mode + "'");
             };
-            Routers r = RouterFile.read(routers, config.nLayers(), config.dim());
-            gate = new RouterGate(r, backend, m, seed);
+            gate = RouterGate.owning(RouterFile.read(routers, config.nLayers(), config.dim()), backend, m, seed);
         } else if (skip != null) {
             gate = StaticSkip.parse(skip, config.nLayers());
         } else {

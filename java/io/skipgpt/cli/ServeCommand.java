@@ -142,8 +142,8 @@ final class ServeCommand implements Callable<Integer> {
                 maxTokensTotal != null ? maxTokensTotal : Math.multiplyExact(maxBatch, perRequest), stepTokens,
                 maxQueue, apiKey);
         try (weights; Backend backend = device.open(); LoraAdapter lora = loraOptions.open(config, backend);
-                LlamaModel model = new LlamaModel(config, weights, backend, lora == null ? Adapter.NONE : lora)) {
-            Routing routing = routingOptions.open(config, backend, new RoutingStats(config));
+                LlamaModel model = new LlamaModel(config, weights, backend, lora == null ? Adapter.NONE : lora);
+                Routing routing = routingOptions.open(config, backend, new RoutingStats(config))) {
             System.err.printf("KV cache pool: %d caches x %d tokens (%.1f MiB)%n", maxBatch, perRequest,
                     2.0 * 4 * config.nLayers() * config.kvDim() * perRequest * maxBatch / (1 << 20));
             OpenAiServer server = start(new Scheduler(model, tok, routing, settings), tok);

@@ -63,12 +63,6 @@ record Variant(String label, Routing routing, RoutingStats stats) implements Aut
 
     @Override
     public void close() {
-        if (routing.gate() instanceof AutoCloseable c) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        }
+        routing.close();
     }
 }

@@ -15,10 +15,11 @@ import java.util.SplittableRandom;
  * weights made when the gate is made: later changes to the routers are not seen) and come to the host, where
  * the decisions are taken: 16 bytes per row and layer.
  */
-public final class RouterGate implements Gate, AutoCloseable {
+public final class RouterGate implements Gate {
     public enum Mode { DETERMINISTIC, SAMPLE }
 
     private final Routers routers;
+    private final boolean ownsRouters;
     private final Backend backend;
     private final Mode mode;
     private final SplittableRandom random;
@@ -27,8 +28,19 @@ public final class RouterGate implements Gate, AutoCloseable {
     private Tensor logits; // [capacity, 4] on the backend's device
     private Tensor hostLogits; // [capacity, 4]; the same tensor as logits on a host backend
 
+    /** A gate over routers the caller owns (and closes after the gate). */
     public RouterGate(Routers routers, Backend backend, Mode mode, long seed) {
+        this(routers, backend, mode, seed, false);
+    }
+
+    /** A gate that owns its routers: closing it closes them (routers read from a file for this gate alone). */
+    public static RouterGate owning(Routers routers, Backend backend, Mode mode, long seed) {
+        return new RouterGate(routers, backend, mode, seed, true);
+    }
+
+    private RouterGate(Routers routers, Backend backend, Mode mode, long seed, boolean ownsRouters) {
         this.routers = routers;
+        this.ownsRouters = ownsRouters;
         this.backend = backend;
         this.mode = mode;
         this.random = new SplittableRandom(seed);
@@ -75,6 +87,7 @@ public final class RouterGate implements Gate, AutoCloseable {
     public void close() {
         closeLogits();
         if (weight != routers.weight()) weight.close();
+        if (ownsRouters) routers.close();
     }
 
     private void closeLogits() {

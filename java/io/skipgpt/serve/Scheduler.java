@@ -115,8 +115,9 @@ public final class Scheduler implements AutoCloseable {
                 admit();
             }
             running.removeIf(s -> {
-                if (s.cancelled()) leave(s);
-                return s.cancelled();
+                boolean cancelled = s.cancelled(); // read once: an HTTP thread may set it between two reads
+                if (cancelled) leave(s);
+                return cancelled;
             });
             if (!running.isEmpty()) {
                 try {

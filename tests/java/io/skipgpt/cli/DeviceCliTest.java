@@ -8,6 +8,8 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.skipgpt.routing.RouterFile;
+import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.EmulatedDevice;
 import io.skipgpt.testing.SharedData;
 import io.skipgpt.testing.TestAdapters;
@@ -64,6 +66,20 @@ class DeviceCliTest {
         TestAdapters.writeRandom(adapter, gguf, 5);
         sameOnBoth(r -> r.out(), "generate", "--model", gguf.toString(), "--lora", adapter.toString(),
                 "--max-tokens", "24");
+    }
+
+    /** Routing from a router file: the same figures, and the gate and its routers freed on the device. */
+    @Test
+    void routerFilesRouteAsOnTheCpu(@TempDir Path dir) throws Exception {
+        String model = SharedData.require("models/stories260K/stories260K.gguf").toString();
+        String text = SharedData.require("text/tinystories_valid_head.txt").toString();
+        Path routers = dir.resolve("routers.safetensors");
+        try (Routers r = Routers.initialise(5, 64, 3)) {
+            RouterFile.write(routers, r);
+        }
+        sameOnBoth(DeviceCliTest::figures, "eval", "--model", model, "--ppl", text, "--ctx", "256", "--json",
+                "--routers", routers.toString());
+        sameOnBoth(r -> r.out(), "generate", "--model", model, "--max-tokens", "16", "--routers", routers.toString());
     }
 
     /** Stage 1 on the device, calibrated, writes the same routers, byte for byte, as on the CPU, and ends as it does. */

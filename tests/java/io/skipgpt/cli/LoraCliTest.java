@@ -11,6 +11,7 @@ import io.skipgpt.lora.PeftDirectory;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
 import io.skipgpt.testing.SharedData;
+import io.skipgpt.testing.TestAdapters;
 import org.bytedeco.openblas.global.openblas;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -140,5 +141,26 @@ class LoraCliTest {
         CliTest.Run r = CliTest.run("demo", "--data-dir", dir.toString(), "--out", dir.resolve("out").toString());
         assertNotEquals(0, r.code());
         assertTrue(r.err().contains("stories260K.gguf") && r.err().contains("--data-dir"), r.err());
+    }
+
+    /** eval --compare applies --lora too: the same variant scores another perplexity with the adapter. */
+    @Test
+    void compareAppliesTheAdapter(@TempDir Path dir) throws Exception {
+        Path model = SharedData.require("models/stories260K/stories260K.gguf");
+        Path text = SharedData.require("text/tinystories_valid_head.txt");
+        Path adapter = dir.resolve("adapter");
+        TestAdapters.writeRandom(adapter, model, 4);
+        double[] ppl = new double[2];
+        for (int withLora = 0; withLora < 2; withLora++) {
+            List<String> args = new java.util.ArrayList<>(List.of("eval", "--model", model.toString(), "--ppl",
+                    text.toString(), "--ctx", "512", "--compare", "dense", "--json", "--device", "cpu"));
+            if (withLora == 1) args.addAll(List.of("--lora", adapter.toString()));
+            CliTest.Run r = CliTest.run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            ppl[withLora] = JsonParser.parseString(r.out()).getAsJsonObject().getAsJsonArray("variants").get(0)
+                    .getAsJsonObject().getAsJsonObject("perplexity").get("ppl").getAsDouble();
+        }
+        assertEquals(3.4071, ppl[0], 2e-4);
+        assertNotEquals(ppl[0], ppl[1], "the adapter changes the model");
     }
 }
