@@ -6,7 +6,8 @@ import java.util.Arrays;
 /**
  * Turns a growing token sequence into text increments. Byte-fallback tokens can split a character across
  * tokens, so each step decodes the whole continuation and releases only text that no longer ends in an
- * incomplete character (U+FFFD). Decoding in context keeps SentencePiece's leading-space rule right.
+ * incomplete character (U+FFFD). It decodes after the prompt's last token, the context that keeps SentencePiece's
+ * leading-space rule right, not after the whole prompt: a long prompt would be decoded again for every token.
  */
 public final class StreamDecoder {
     private final Tokenizer tokenizer;
@@ -18,10 +19,11 @@ public final class StreamDecoder {
 
     public StreamDecoder(Tokenizer tokenizer, int[] prompt) {
         this.tokenizer = tokenizer;
-        this.tokens = Arrays.copyOf(prompt, prompt.length + 16);
-        this.length = prompt.length;
-        this.prefixLength = prompt.length;
-        this.prefixText = tokenizer.decode(prompt);
+        int[] context = Arrays.copyOfRange(prompt, Math.max(0, prompt.length - 1), prompt.length);
+        this.tokens = Arrays.copyOf(context, context.length + 16);
+        this.length = context.length;
+        this.prefixLength = context.length;
+        this.prefixText = tokenizer.decode(context);
     }
 
     /** Adds a token and returns the newly complete text (possibly empty). */
