@@ -65,8 +65,10 @@ public final class Generator {
             model.forward(input, cache, logits, routing);
             prefill = System.nanoTime() - t0;
             long t1 = System.nanoTime();
+            float[] row = new float[model.config().vocabSize()];
             while (produced < budget) {
-                int next = sampler.sample(logits.toFloatArray());
+                logits.f32().get(row);
+                int next = sampler.sample(row);
                 if (next == tokenizer.eos()) break;
                 out[produced++] = next;
                 String piece = text.append(next);

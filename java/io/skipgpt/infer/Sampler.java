@@ -12,6 +12,7 @@ public final class Sampler {
     private final float temperature;
     private final float topP;
     private final SplittableRandom random;
+    private double[] p = new double[0]; // exp((logit - max) / temperature), reused from token to token
 
     public Sampler(float temperature, float topP, long seed) {
         if (!(temperature >= 0f) || Float.isInfinite(temperature)) {
@@ -31,21 +32,23 @@ public final class Sampler {
         if (temperature == 0f) return argmax(logits);
         int v = logits.length;
         float max = logits[argmax(logits)];
-        double[] p = new double[v];
+        if (p.length != v) p = new double[v];
         double sum = 0;
         for (int i = 0; i < v; i++) {
             p[i] = Math.exp((logits[i] - max) / temperature);
             sum += p[i];
         }
+        if (topP == 1f) return draw(sum, v);
         Integer[] order = new Integer[v];
         for (int i = 0; i < v; i++) order[i] = i;
-        if (topP < 1f) Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
-        // Nucleus: the most probable tokens until their mass reaches topP (all tokens when topP = 1).
+        double[] prob = p;
+        Arrays.sort(order, (a, b) -> Double.compare(prob[b], prob[a]));
+        // Nucleus: the most probable tokens until their mass reaches topP.
         double mass = 0;
         int keep = v;
         for (int i = 0; i < v; i++) {
             mass += p[order[i]] / sum;
-            if (topP < 1f && mass >= topP) {
+            if (mass >= topP) {
                 keep = i + 1;
                 break;
             }
@@ -58,6 +61,16 @@ public final class Sampler {
             if (r < 0) return order[i];
         }
         return order[keep - 1];
+    }
+
+    // A draw from every token in index order (topP = 1): the nucleus draw below with the identity order, no sort.
+    private int draw(double sum, int v) {
+        double r = random.nextDouble() * sum;
+        for (int i = 0; i < v; i++) {
+            r -= p[i];
+            if (r < 0) return i;
+        }
+        return v - 1;
     }
 
     static int argmax(float[] x) {

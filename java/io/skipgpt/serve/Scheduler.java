@@ -33,6 +33,7 @@ public final class Scheduler implements AutoCloseable {
     private final ServeSettings settings;
     private final CachePool pool;
     private final Tensor logits;
+    private final float[] row; // one sequence's logits for its sampler, reused (scheduler thread only)
     private final Thread thread;
 
     private final Object lock = new Object();
@@ -55,6 +56,7 @@ public final class Scheduler implements AutoCloseable {
         this.settings = settings;
         this.pool = new CachePool(model, settings.maxBatch(), settings.cacheTokens());
         this.logits = Tensor.f32(settings.maxBatch(), model.config().vocabSize());
+        this.row = new float[model.config().vocabSize()];
         publish();
         this.thread = new Thread(this::loop, "skipgpt-scheduler");
         thread.setDaemon(true);
@@ -189,7 +191,8 @@ public final class Scheduler implements AutoCloseable {
         for (int i = 0; i < sampling.size(); i++) {
             Sequence s = sampling.get(i);
             int before = s.generated;
-            s.accept(rows.rows(i, 1).toFloatArray());
+            rows.rows(i, 1).f32().get(row);
+            s.accept(row);
             generatedTokens += s.generated - before;
         }
         running.removeIf(s -> {
