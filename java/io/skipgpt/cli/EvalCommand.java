@@ -97,7 +97,6 @@ final class EvalCommand implements Callable<Integer> {
                 String text = Files.readString(f, StandardCharsets.UTF_8);
                 Progress progress = new Progress(f.getFileName() + ": scored", "tokens");
                 Perplexity.Result r = ppl.score(text, progress::update);
-                progress.done();
                 System.err.printf("%s: %d tokens, %d documents, ppl %.4f%n", f, r.tokens(), r.documents(), r.ppl());
                 total = total.plus(r);
                 perFile.add(figures(r, f.toString()));

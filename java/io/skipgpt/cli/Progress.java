@@ -9,7 +9,6 @@ final class Progress {
     private final String unit;
     private final long start = System.nanoTime();
     private long lastPrint = start;
-    private boolean printed;
 
     Progress(String label, String unit) {
         this.label = label;
@@ -20,13 +19,7 @@ final class Progress {
         long now = System.nanoTime();
         if (now - lastPrint < 1_000_000_000L) return;
         lastPrint = now;
-        printed = true;
         double seconds = (now - start) / 1e9;
         System.err.printf("%s %d %s (%.0f/s)%n", label, done, unit, done / seconds);
-    }
-
-    /** Whether any line was printed (callers may then print a final summary). */
-    boolean done() {
-        return printed;
     }
 }

@@ -34,10 +34,6 @@ public final class Comparison {
         this.columns = List.copyOf(columns);
     }
 
-    public List<Column> columns() {
-        return columns;
-    }
-
     public JsonObject toJson() {
         JsonArray variants = new JsonArray();
         for (Column c : columns) {

@@ -20,8 +20,8 @@ import java.util.function.IntConsumer;
  * Tokenisation follows the harness: trailing whitespace of the context moves to the front of the continuation,
  * {@code context + continuation} is encoded whole and the continuation is what follows the encoded context's
  * length; BOS goes first. A request longer than the model's window keeps its last tokens (left truncation). Each
- * request is one forward pass over the whole sequence with logits only for the continuation rows (the context is
- * run again for every candidate: the KV cache cannot yet be cut back to a shared prefix).
+ * request is one forward pass with logits only for the continuation rows; {@link ModelLogits} runs only what
+ * follows the prefix a request shares with the previous one, so an item's context runs once for all candidates.
  */
 public final class ZeroShot {
     /** What scoring needs from a model: the logits of a sequence's last rows, the sequence run from an empty context. */

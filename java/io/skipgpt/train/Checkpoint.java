@@ -59,7 +59,7 @@ public final class Checkpoint {
 
     /**
      * Everything but the tensors. {@code step} counts the trainer's steps, {@code optimizerStep} the optimizer's
-     * (they differ under gradient accumulation); {@code rng} holds the states of the run's {@link Rng}s;
+     * (they differ under gradient accumulation); {@code rng} holds the positions of the run's noise streams;
      * {@code hyper} the run's settings, {@code extra} anything else (null reads as empty).
      */
     public record State(long step, long optimizerStep, TokenDataset.Cursor data, long[] rng, JsonObject hyper, JsonObject extra) {

@@ -156,7 +156,7 @@ final class GatedLlama {
         return forward(inputs, targets, noise, tau, null, null);
     }
 
-    /** Stage 1's surrogate forward pass: see {@link #forward(int[], int[], NoiseStream, double, Rng, Tape)}. */
+    /** Stage 1's surrogate forward pass: see {@link #forward(int[], int[], NoiseStream, double, NoiseStream, Tape)}. */
     Tape forward(int[] inputs, int[] targets, NoiseStream noise, double tau, Tape hardGatesOf) {
         return forward(inputs, targets, noise, tau, null, hardGatesOf);
     }

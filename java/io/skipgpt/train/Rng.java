@@ -52,15 +52,6 @@ public final class Rng {
         return (nextLong() >>> 11) * 0x1.0p-53;
     }
 
-    /**
-     * A standard Gumbel sample {@code -log(-log(u))}. {@code u} is the midpoint of one of 2^52 equal cells of
-     * (0, 1): never 0 or 1 (both would give an infinity), and exact in a double (k + 0.5 needs only 53 bits).
-     */
-    public double gumbel() {
-        double u = ((nextLong() >>> 12) + 0.5) * 0x1.0p-52;
-        return -Math.log(-Math.log(u));
-    }
-
     /** Shuffles {@code a} in place (Fisher-Yates). */
     public void shuffle(int[] a) {
         for (int i = a.length - 1; i > 0; i--) {
