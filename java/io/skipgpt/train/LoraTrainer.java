@@ -173,10 +173,10 @@ public final class LoraTrainer {
         }
 
         @Override
-        public String writeResult() throws IOException {
+        public TrainingLoop.Stage.Result writeResult(HeldOut latest) throws IOException {
             loraOn.download();
             PeftDirectory.write(out, lora, baseModel);
-            return "wrote the adapter (PEFT) into " + out;
+            return new TrainingLoop.Stage.Result("wrote the adapter (PEFT) into " + out, latest != null ? latest : evaluate());
         }
 
         @Override

@@ -242,19 +242,21 @@ public final class RouterTrainer {
 
         /** With calibration, the shifted bias goes back to the device as well, where later evaluations read it. */
         @Override
-        public String writeResult() throws IOException {
+        public TrainingLoop.Stage.Result writeResult(HeldOut latest) throws IOException {
             toHost();
+            HeldOut figures = latest;
             if (options.calibrate()) {
                 RouterFile.write(rawRoutersFile(out), routers);
-                HeldOut before = heldOut();
+                HeldOut before = latest != null ? latest : heldOut();
                 double delta = calibrate(base, routers, CALIBRATION_SEQUENCES);
                 bias.upload();
+                figures = heldOut();
                 progress.printf("calibrated the execute threshold by %.4f on %d training sequences: held-out sparsity "
                         + "%.4f -> %.4f%n", delta, CALIBRATION_SEQUENCES, before.moduleSparsity(),
-                        heldOut().moduleSparsity());
+                        figures.moduleSparsity());
             }
             RouterFile.write(routersFile(out), routers);
-            return "wrote " + routersFile(out);
+            return new TrainingLoop.Stage.Result("wrote " + routersFile(out), figures != null ? figures : heldOut());
         }
 
         // The routers' host copy as they train (nothing to copy on a host backend, where it is what trains).

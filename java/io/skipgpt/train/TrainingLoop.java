@@ -52,8 +52,14 @@ final class TrainingLoop {
         /** Appended to the evaluation's progress line (a target, say); may be empty. */
         String evalNote();
 
-        /** Writes the stage's result files and returns a line naming them. */
-        String writeResult() throws IOException;
+        /**
+         * Writes the stage's result files; returns a line naming them and the held-out figures of the result.
+         * {@code latest} is the evaluation of the last step, or null when none ran: the figures of the parameters
+         * as trained, for a stage to return instead of evaluating them again.
+         */
+        Result writeResult(HeldOut latest) throws IOException;
+
+        record Result(String line, HeldOut heldOut) {}
 
         /** The settings written into each checkpoint; those named by {@link #resumeKeys} must match to resume. */
         JsonObject hyper();
@@ -117,6 +123,7 @@ final class TrainingLoop {
                 progress.printf("--resume: no checkpoint in %s, starting fresh%n", checkpoints(out));
             }
             adam.zeroGrad();
+            HeldOut lastEvaluation = null; // the last step's, when one runs
             try (JsonlLog log = start > 0 ? JsonlLog.resume(out.resolve("train.jsonl"), start + 1)
                     : JsonlLog.create(out.resolve("train.jsonl"))) {
                 for (long step = start; step < settings.steps(); step++) {
@@ -147,6 +154,7 @@ final class TrainingLoop {
                     boolean last = step + 1 == settings.steps();
                     if (settings.evalEvery() > 0 && ((step + 1) % settings.evalEvery() == 0 || last)) {
                         HeldOut e = stage.evaluate();
+                        if (last) lastEvaluation = e;
                         JsonObject ev = new JsonObject();
                         ev.addProperty("step", step + 1);
                         ev.addProperty("eval_nll", e.nll());
@@ -162,8 +170,9 @@ final class TrainingLoop {
                     if (step + 1 == stopAfter && !last) return null;
                 }
             }
-            progress.println(stage.writeResult());
-            return stage.evaluate();
+            Stage.Result result = stage.writeResult(lastEvaluation);
+            progress.println(result.line());
+            return result.heldOut();
         }
     }
 
