@@ -107,7 +107,8 @@ public final class AtomicFiles {
         }
     }
 
-    private static void deleteTree(Path p) throws IOException {
+    /** Deletes a file, or a directory and everything below it; nothing when it does not exist. */
+    public static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p)) return;
         if (Files.isDirectory(p)) {
             try (DirectoryStream<Path> children = Files.newDirectoryStream(p)) {

@@ -1,5 +1,6 @@
 package io.skipgpt.train;
 
+import io.skipgpt.io.AtomicFiles;
 import io.skipgpt.io.ModelFormatException;
 import io.skipgpt.io.Safetensors;
 
@@ -23,7 +24,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -31,7 +31,6 @@ import java.util.TreeMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /**
  * Training checkpoints: a run's checkpoint root holds one directory per saved step, {@code step-00000100/}, each
@@ -105,14 +104,14 @@ public final class Checkpoint {
                 Path aside = freshName(root, ".replaced-step-" + state.step() + "-");
                 Files.move(target, aside, StandardCopyOption.ATOMIC_MOVE);
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-                deleteTree(aside);
+                AtomicFiles.deleteTree(aside);
             } else {
                 Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
             }
             syncDirectory(root);
         } catch (IOException | RuntimeException e) {
             try {
-                deleteTree(tmp);
+                AtomicFiles.deleteTree(tmp);
             } catch (IOException cleanup) {
                 e.addSuppressed(cleanup);
             }
@@ -216,7 +215,7 @@ public final class Checkpoint {
         TreeMap<Long, Path> all = checkpoints(root);
         int kept = 0;
         for (Map.Entry<Long, Path> e : all.descendingMap().entrySet()) {
-            if (e.getKey() > saved || (e.getKey() < saved && ++kept >= keep)) deleteTree(e.getValue());
+            if (e.getKey() > saved || (e.getKey() < saved && ++kept >= keep)) AtomicFiles.deleteTree(e.getValue());
         }
     }
 
@@ -227,7 +226,7 @@ public final class Checkpoint {
             for (Path p : entries) {
                 String name = p.getFileName().toString();
                 boolean stale = name.startsWith(TMP_PREFIX) || (REPLACED_DIR.matcher(name).matches() && !complete.containsValue(p));
-                if (stale) deleteTree(p);
+                if (stale) AtomicFiles.deleteTree(p);
             }
         }
     }
@@ -237,13 +236,6 @@ public final class Checkpoint {
         while (true) {
             Path p = root.resolve(prefix + ThreadLocalRandom.current().nextInt(1_000_000_000));
             if (!Files.exists(p)) return p;
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) return;
-        try (Stream<Path> walk = Files.walk(dir)) {
-            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
         }
     }
 

@@ -104,6 +104,7 @@ public final class LoraTrainer {
         private final OnBackend<LoraAdapter> loraOn;
         private final LoraAdapter grads;
         private final List<AdamW.Param> params = new ArrayList<>();
+        private final long routersFingerprint = routers == null ? 0 : fingerprint(routers); // frozen: once
         private final GatedLlama gated;
         private final long noiseKey = Rng.derived(options.optimization().seed(), 1).nextLong();
         private NoiseStream noise = new NoiseStream(noiseKey, 0);
@@ -192,7 +193,7 @@ public final class LoraTrainer {
 
         @Override
         public Map<String, Long> fingerprints() {
-            return Map.of("routers", routers == null ? 0 : fingerprint(routers));
+            return Map.of("routers", routersFingerprint);
         }
     }
 

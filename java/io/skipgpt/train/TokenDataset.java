@@ -80,6 +80,7 @@ public final class TokenDataset {
     private final Options options;
     private final List<int[]> train;
     private final List<int[]> heldOut;
+    private final long fingerprint; // of the examples, which never change: computed once
     private long epoch;
     private int position;
     private int[] order; // permutation of the current epoch, made when first needed
@@ -88,6 +89,7 @@ public final class TokenDataset {
         this.options = options;
         this.train = train;
         this.heldOut = heldOut;
+        this.fingerprint = fingerprint(train, heldOut);
     }
 
     /** Reads, tokenises (one {@code encode} call per document) and cuts the files, in the order given. */
@@ -236,6 +238,10 @@ public final class TokenDataset {
      * changed would otherwise continue silently on different data.
      */
     public long fingerprint() {
+        return fingerprint;
+    }
+
+    private static long fingerprint(List<int[]> train, List<int[]> heldOut) {
         long h = 0xCBF29CE484222325L; // FNV-1a over the lengths and ids of both parts
         for (List<int[]> part : List.of(train, heldOut)) {
             h = (h ^ part.size()) * 0x100000001B3L;
