@@ -80,12 +80,26 @@ public final class Perplexity {
 
     /** Scores a whole text; {@code progress} receives the number of tokens scored so far (may be null). */
     public Result score(String text, IntConsumer progress) {
-        Result total = new Result(0, 0, 0);
+        return score(encode(tokenizer, text), progress);
+    }
+
+    /** The documents of a text as the model reads them, {@code [BOS] + tokens} each: encode once, score often. */
+    public static List<int[]> encode(Tokenizer tokenizer, String text) {
+        List<int[]> out = new ArrayList<>();
         for (String doc : documents(text)) {
             int[] encoded = tokenizer.encode(doc);
             int[] ids = new int[encoded.length + 1];
             ids[0] = tokenizer.bos();
             System.arraycopy(encoded, 0, ids, 1, encoded.length);
+            out.add(ids);
+        }
+        return out;
+    }
+
+    /** Scores documents made by {@link #encode}; {@code progress} as for {@link #score(String, IntConsumer)}. */
+    public Result score(List<int[]> documents, IntConsumer progress) {
+        Result total = new Result(0, 0, 0);
+        for (int[] ids : documents) {
             total = total.plus(scoreIds(ids));
             if (progress != null) progress.accept((int) total.tokens());
         }

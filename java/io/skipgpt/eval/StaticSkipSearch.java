@@ -25,12 +25,14 @@ public final class StaticSkipSearch {
     private final LlamaModel model;
     private final Tokenizer tokenizer;
     private final String calibration;
+    private final List<int[]> calibrationIds; // its documents encoded once, for every candidate
     private final int context;
 
     public StaticSkipSearch(LlamaModel model, Tokenizer tokenizer, String calibration, int context) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.calibration = calibration;
+        this.calibrationIds = Perplexity.encode(tokenizer, calibration);
         this.context = context;
     }
 
@@ -99,7 +101,7 @@ public final class StaticSkipSearch {
     private Candidate score(List<Integer> modules, int layers) {
         String spec = spec(modules, layers);
         Routing routing = Routing.routed(StaticSkip.parse(spec, layers), null);
-        double ppl = new Perplexity(model, tokenizer, context, routing).score(calibration, null).ppl();
+        double ppl = new Perplexity(model, tokenizer, context, routing).score(calibrationIds, null).ppl();
         return new Candidate(spec, ppl);
     }
 
