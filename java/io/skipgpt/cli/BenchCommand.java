@@ -119,6 +119,7 @@ final class BenchCommand implements Callable<Integer> {
         for (double t : sparsities == null ? List.<Double>of() : sparsities) {
             if (!(t > 0 && t < 1)) throw new IllegalArgumentException("--sparsity values must be in (0, 1), got " + t);
         }
+        if (batch < 1 || context < 0) throw new IllegalArgumentException("--batch must be >= 1 and --context >= 0");
         String what;
         LlamaConfig config;
         LlamaWeights weights;
@@ -127,16 +128,19 @@ final class BenchCommand implements Callable<Integer> {
             config = loaded.config();
             weights = loaded.weights();
             what = source.model.toString();
+            try {
+                checkFits(config);
+            } catch (IllegalArgumentException e) {
+                weights.close();
+                throw e;
+            }
         } else {
             config = ModelShapes.named(source.shape, layers);
+            checkFits(config); // before building random weights: gigabytes for a large shape
             System.err.printf("building a random %s model with %d layers (%,d parameters)...%n", source.shape,
                     config.nLayers(), config.parameterCount());
             weights = RandomWeights.create(config, 1234);
             what = source.shape + " x" + config.nLayers() + " layers (random weights)";
-        }
-        if (batch < 1 || context < 0) throw new IllegalArgumentException("--batch must be >= 1 and --context >= 0");
-        if (pp > config.contextLength() || context + tg > config.contextLength()) {
-            throw new IllegalArgumentException("--pp and --context + --tg must fit the context of " + config.contextLength());
         }
         // Closing the weights frees a loaded model too: LoadedModel owns nothing else native.
         try (weights; Backend backend = device.open();
@@ -155,8 +159,7 @@ final class BenchCommand implements Callable<Integer> {
                         + " not wait for: use it with --device cpu");
             }
             List<Bench.Result> results = new ArrayList<>(bench.prefill(variants, pp, warmup, reps));
-            results.addAll(batch == 1 && context == 0 ? bench.decode(variants, tg, warmup, reps)
-                    : bench.decodeBatch(variants, tg, batch, context, warmup, reps));
+            results.addAll(decode(bench, variants, warmup, reps));
             Map<String, Map<String, Map<String, Double>>> profiles = profile ? profileOps(config, weights, backend, variants) : null;
             JsonObject o = new JsonObject();
             o.addProperty("model", what);
@@ -208,6 +211,18 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    private void checkFits(LlamaConfig config) {
+        if (pp > config.contextLength() || context + tg > config.contextLength()) {
+            throw new IllegalArgumentException("--pp and --context + --tg must fit the context of " + config.contextLength());
+        }
+    }
+
+    // The tg phase: one sequence from an empty cache, or --batch sequences after --context tokens each.
+    private List<Bench.Result> decode(Bench bench, List<Bench.Variant> variants, int warmup, int reps) {
+        return batch == 1 && context == 0 ? bench.decode(variants, tg, warmup, reps)
+                : bench.decodeBatch(variants, tg, batch, context, warmup, reps);
+    }
+
     // phase label -> variant label -> op -> milliseconds of one run
     private Map<String, Map<String, Map<String, Double>>> profileOps(LlamaConfig config, LlamaWeights weights, Backend backend,
                                                                      List<Bench.Variant> variants) {
@@ -225,8 +240,7 @@ final class BenchCommand implements Callable<Integer> {
                         if (phase.startsWith("pp")) {
                             bench.prefill(List.of(v), pp, 0, passes);
                         } else {
-                            if (batch == 1 && context == 0) bench.decode(List.of(v), tg, 0, passes);
-                            else bench.decodeBatch(List.of(v), tg, batch, context, 0, passes);
+                            decode(bench, List.of(v), 0, passes);
                         }
                     }
                     Map<String, Double> perRun = new LinkedHashMap<>();

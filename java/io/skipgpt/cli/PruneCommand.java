@@ -13,6 +13,7 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
+import io.skipgpt.tensor.Device;
 import io.skipgpt.train.HeldOut;
 import io.skipgpt.train.LoraTrainer;
 import io.skipgpt.train.Optimization;
@@ -124,14 +125,17 @@ final class PruneCommand implements Callable<Integer> {
                 long t2 = System.nanoTime();
                 System.err.printf("prune [3/4] evaluation on %s%n", eval != null ? eval : "the held-out examples");
                 List<Figures> rows = new ArrayList<>();
-                try (LoraAdapter lora = PeftDirectory.read(adapterDir, m.config())) {
+                // the adapter as written, on the host for the merge and where the backend's ops read it
+                try (LoraAdapter lora = PeftDirectory.read(adapterDir, m.config());
+                        LoraAdapter onDevice = backend.device() == Device.CPU ? null : lora.uploadTo(backend)) {
                     rows.add(evaluate("dense", m, backend, dataset, null, Adapter.NONE));
                     rows.add(evaluate("routers (stage 1)", m, backend, dataset, routers, Adapter.NONE));
-                    rows.add(evaluate("routers + LoRA (stage 2)", m, backend, dataset, routers, lora));
+                    rows.add(evaluate("routers + LoRA (stage 2)", m, backend, dataset, routers,
+                            onDevice != null ? onDevice : lora));
                     System.err.printf("prune [4/4] merging the adapter -> %s%n", mergedDir);
                     MergeCommand.write(m, lora, routers, mergedDir);
                 }
-                String report = report(m, rows, (t1 - t0) / 1e9, (t2 - t1) / 1e9);
+                String report = report(m, backend, rows, (t1 - t0) / 1e9, (t2 - t1) / 1e9);
                 AtomicFiles.write(out.resolve("report.md"), report.getBytes(StandardCharsets.UTF_8));
                 System.out.print(report);
                 System.err.printf("wrote %s%n", out.resolve("report.md"));
@@ -168,12 +172,13 @@ final class PruneCommand implements Callable<Integer> {
         return ctx != null ? ctx : m.config().contextLength();
     }
 
-    private String report(LoadedModel m, List<Figures> rows, double stage1Seconds, double stage2Seconds) {
+    private String report(LoadedModel m, Backend backend, List<Figures> rows, double stage1Seconds,
+                          double stage2Seconds) {
         StringBuilder b = new StringBuilder();
         b.append(String.format("# SkipGPT prune: %s at target sparsity %.2f%n%n", m.path().getFileName(), sparsity));
         b.append(String.format("%s, device %s, %d processors.%n%n",
                 ZonedDateTime.now(ZoneOffset.UTC).format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm 'UTC'")),
-                options.device.device, Runtime.getRuntime().availableProcessors()));
+                backend.name(), Runtime.getRuntime().availableProcessors()));
         b.append("| model | held-out PPL | module sparsity | FLOP saving |\n|---|---:|---:|---:|\n");
         for (Figures f : rows) {
             b.append(String.format("| %s | %.4f | %.4f | %.4f |%n", f.name(), f.ppl(), f.moduleSparsity(), f.flopSaving()));

@@ -68,6 +68,18 @@ class DeviceCliTest {
                 "--max-tokens", "24");
     }
 
+    /** The whole job on the device: the report's figures are the CPU's (its header names the device and time). */
+    @Test
+    void pruneReportsWhatTheCpuReports(@TempDir Path dir) {
+        String model = SharedData.require("models/stories260K/stories260K.gguf").toString();
+        String text = SharedData.require("text/tinystories_valid_head.txt").toString();
+        int[] run = {0};
+        sameOnBoth(r -> r.out().lines().filter(l -> l.startsWith("| ")).toList().toString(),
+                () -> new String[] {"prune", "--model", model, "--data", text, "--eval", text, "--ctx", "128",
+                        "--sparsity", "0.3", "--router-steps", "2", "--lora-steps", "2", "--batch", "2", "--seq-len", "16",
+                        "--out", dir.resolve("run" + run[0]++).toString()});
+    }
+
     /** Routing from a router file: the same figures, and the gate and its routers freed on the device. */
     @Test
     void routerFilesRouteAsOnTheCpu(@TempDir Path dir) throws Exception {
