@@ -124,11 +124,9 @@ final class ReportCommand implements Callable<Integer> {
 
     // One forward pass over the first tokens of the document, every decision recorded; labels are each token's text.
     private void tokenMap(LlamaModel model, Tokenizer tokenizer, Gate gate, String doc) throws java.io.IOException {
-        int[] encoded = tokenizer.encode(doc);
-        int n = Math.min(tokens, encoded.length + 1);
-        int[] ids = new int[n];
-        ids[0] = tokenizer.bos();
-        System.arraycopy(encoded, 0, ids, 1, n - 1);
+        int[] ids = tokenizer.encodeWithBos(doc);
+        int n = Math.min(tokens, ids.length);
+        ids = java.util.Arrays.copyOf(ids, n);
         RecordingGate recorder = new RecordingGate(gate, model.config().nLayers());
         try (KvCache cache = model.newCache(n)) {
             model.forward(ids, cache, null, Routing.routed(recorder, null));

@@ -41,11 +41,7 @@ public final class ModuleSimilarity {
         int layers = config.nLayers();
         double[] attn = new double[layers], mlp = new double[layers];
         long tokens = 0;
-        for (String doc : Perplexity.documents(text)) {
-            int[] encoded = tokenizer.encode(doc);
-            int[] ids = new int[encoded.length + 1];
-            ids[0] = tokenizer.bos();
-            System.arraycopy(encoded, 0, ids, 1, encoded.length);
+        for (int[] ids : Perplexity.encode(tokenizer, text)) {
             for (int start = 0; start < ids.length; start += context) {
                 int[] window = Arrays.copyOfRange(ids, start, Math.min(ids.length, start + context));
                 run(window, attn, mlp, null);

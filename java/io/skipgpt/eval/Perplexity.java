@@ -86,13 +86,7 @@ public final class Perplexity {
     /** The documents of a text as the model reads them, {@code [BOS] + tokens} each: encode once, score often. */
     public static List<int[]> encode(Tokenizer tokenizer, String text) {
         List<int[]> out = new ArrayList<>();
-        for (String doc : documents(text)) {
-            int[] encoded = tokenizer.encode(doc);
-            int[] ids = new int[encoded.length + 1];
-            ids[0] = tokenizer.bos();
-            System.arraycopy(encoded, 0, ids, 1, encoded.length);
-            out.add(ids);
-        }
+        for (String doc : documents(text)) out.add(tokenizer.encodeWithBos(doc));
         return out;
     }
 

@@ -44,10 +44,7 @@ public final class Generator {
      */
     public Result generate(String prompt, int maxTokens, Sampler sampler, Consumer<String> stream) {
         if (maxTokens < 0) throw new IllegalArgumentException("max tokens must be >= 0, got " + maxTokens);
-        int[] encoded = tokenizer.encode(prompt);
-        int[] input = new int[encoded.length + 1];
-        input[0] = tokenizer.bos();
-        System.arraycopy(encoded, 0, input, 1, encoded.length);
+        int[] input = tokenizer.encodeWithBos(prompt);
         int context = model.config().contextLength();
         if (input.length >= context) {
             throw new IllegalArgumentException("prompt of " + input.length + " tokens does not fit the context of "

@@ -288,7 +288,7 @@ public final class OpenAiServer implements AutoCloseable {
                         "prompt");
             }
             if (p.getAsString().isEmpty()) throw ApiError.invalid("prompt is empty", "prompt");
-            prompt = withBos(tokenizer.encode(p.getAsString()));
+            prompt = tokenizer.encodeWithBos(p.getAsString());
         }
         int limit = settings.longestRequest();
         if (prompt.length >= limit) {
@@ -337,7 +337,7 @@ public final class OpenAiServer implements AutoCloseable {
         }
         int[] ids = tokenizer.encode(text);
         // A template that writes the BOS token itself has it encoded already.
-        return ids.length > 0 && ids[0] == tokenizer.bos() ? ids : withBos(ids);
+        return ids.length > 0 && ids[0] == tokenizer.bos() ? ids : tokenizer.withBos(ids);
     }
 
     // A message's content: a string, or an array of {"type": "text", "text": ...} parts joined.
@@ -361,12 +361,6 @@ public final class OpenAiServer implements AutoCloseable {
         return b.toString();
     }
 
-    private int[] withBos(int[] ids) {
-        int[] out = new int[ids.length + 1];
-        out[0] = tokenizer.bos();
-        System.arraycopy(ids, 0, out, 1, ids.length);
-        return out;
-    }
 
     private JsonObject readJson(HttpExchange ex) throws ApiError, IOException {
         byte[] bytes = ex.getRequestBody().readNBytes(MAX_BODY_BYTES + 1);

@@ -102,9 +102,7 @@ public final class TokenDataset {
             for (String doc : Perplexity.documents(readText(file))) {
                 int[] encoded = tokenizer.encode(doc);
                 if (encoded.length == 0) continue;
-                int[] ids = new int[encoded.length + 1];
-                ids[0] = tokenizer.bos();
-                System.arraycopy(encoded, 0, ids, 1, encoded.length);
+                int[] ids = tokenizer.withBos(encoded);
                 documents.add(ids);
                 tokens += ids.length;
             }
