@@ -301,6 +301,7 @@ final class GatedLlama {
         try (Tensor dLogits = f32(n, c.vocabSize()); Tensor dxf = f32(n, d); Tensor dx = f32(n, d);
                 Tensor dh = f32(n, d); Tensor tmp = f32(n, d); Tensor dq = f32(n, qd); Tensor dAtt = f32(n, qd);
                 Tensor dAct = f32(n, hid); Tensor dGate = f32(n, hid); Tensor dUp = f32(n, hid);
+                Tensor dxb = f32(n, d); // a sublayer's normalised input's gradient: its first projection writes it
                 Tensor dg = f32(2, n)) { // dL/dg laid out as the gates
             // Head: logits = norm(x_L)·Eᵀ.
             backend.crossEntropyBackward(dLogits, t.logits, t.targets, null, ceScale);
@@ -318,11 +319,9 @@ final class GatedLlama {
                 if (lt.gates != null) backend.scaleRows(tmp, lt.gates.rows(1, 1));
                 projectBackward(lt, l, Projection.DOWN, dAct, tmp, lt.act, false, dLora);
                 backend.swigluBackward(dGate, dUp, dAct, lt.gate, lt.up);
-                try (Tensor dxbM = f32(n, d)) {
-                    projectBackward(lt, l, Projection.GATE, dxbM, dGate, lt.xbM, false, dLora);
-                    projectBackward(lt, l, Projection.UP, dxbM, dUp, lt.xbM, true, dLora);
-                    backend.rmsnormBackward(dh, null, dxbM, lt.h, lw.ffnNorm(), c.normEps());
-                }
+                projectBackward(lt, l, Projection.GATE, dxb, dGate, lt.xbM, false, dLora);
+                projectBackward(lt, l, Projection.UP, dxb, dUp, lt.xbM, true, dLora);
+                backend.rmsnormBackward(dh, null, dxb, lt.h, lw.ffnNorm(), c.normEps());
                 backend.add(dh, dx);
                 // Attention: h = x + g_att·o. dh holds dL/dh.
                 if (t.straightThrough) backend.rowDot(dg.rows(0, 1), dh, lt.o);
@@ -330,15 +329,15 @@ final class GatedLlama {
                 if (lt.gates != null) backend.scaleRows(tmp, lt.gates.rows(0, 1));
                 projectBackward(lt, l, Projection.O, dAtt, tmp, lt.att, false, dLora);
                 // dk and dv start at zero: attentionBackward adds into them.
-                try (Tensor dk = f32(n, kvd); Tensor dv = f32(n, kvd); Tensor dxbA = f32(n, d)) {
+                try (Tensor dk = f32(n, kvd); Tensor dv = f32(n, kvd)) {
                     backend.attentionBackward(dq, dk, dv, dAtt, lt.q, lt.k, lt.v, t.pos, c.nHeads(), c.nKvHeads(),
                             c.headDim());
                     backend.ropeBackward(dq, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
                     backend.ropeBackward(dk, t.pos, c.headDim(), c.ropeTheta(), RopeStyle.ADJACENT);
-                    projectBackward(lt, l, Projection.Q, dxbA, dq, lt.xbA, false, dLora);
-                    projectBackward(lt, l, Projection.K, dxbA, dk, lt.xbA, true, dLora);
-                    projectBackward(lt, l, Projection.V, dxbA, dv, lt.xbA, true, dLora);
-                    backend.rmsnormBackward(dx, null, dxbA, lt.x, lw.attnNorm(), c.normEps());
+                    projectBackward(lt, l, Projection.Q, dxb, dq, lt.xbA, false, dLora);
+                    projectBackward(lt, l, Projection.K, dxb, dk, lt.xbA, true, dLora);
+                    projectBackward(lt, l, Projection.V, dxb, dv, lt.xbA, true, dLora);
+                    backend.rmsnormBackward(dx, null, dxb, lt.x, lw.attnNorm(), c.normEps());
                 }
                 backend.add(dx, dh);
                 if (t.straightThrough) routerBackward(l, lt, t.tau, dg, gateGrad, dx, dWeight, dBias);
