@@ -58,26 +58,31 @@ final class OpChecks {
     /** q, out[n, nHeads * headDim]; k, v[t, nKvHeads * headDim]; positions[n], each in [0, t). */
     void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
                           int nHeads, int nKvHeads, int headDim) {
-        f32("attention", "out", out, "q", q, "k", k);
-        f32("attention", "v", v);
-        i32("attention", "positions", positions);
-        if (nHeads <= 0 || nKvHeads <= 0 || headDim <= 0 || nHeads % nKvHeads != 0) {
-            throw error("attention: nHeads %d must be a positive multiple of nKvHeads %d, headDim %d positive",
-                    nHeads, nKvHeads, headDim);
-        }
-        if (q.cols() != nHeads * headDim) throw error("attention: q %s should have %d x %d columns", s(q), nHeads, headDim);
-        if (k.cols() != nKvHeads * headDim) {
-            throw error("attention: k %s should have %d x %d columns", s(k), nKvHeads, headDim);
-        }
-        sameRowsCols("attention", "v", v, "k", k);
+        f32("attention", "out", out);
+        attentionInputs("attention", q, k, v, positions, nHeads, nKvHeads, headDim);
         sameRowsCols("attention", "out", out, "q", q);
-        if (positions.size() != q.rows()) {
-            throw error("attention: positions %s should have one entry per row of q %s", s(positions), s(q));
-        }
-        inRange("attention", "positions", positions, k.rows(), "the cache rows of k", k);
         disjoint("attention", "out", out, "q", q);
         disjoint("attention", "out", out, "k", k);
         disjoint("attention", "out", out, "v", v);
+    }
+
+    // What attention and its backward check alike: q[n, nHeads * headDim], k and v[t, nKvHeads * headDim], GQA
+    // head counts, positions[n] each in [0, t).
+    private void attentionInputs(String op, Tensor q, Tensor k, Tensor v, Tensor positions, int nHeads, int nKvHeads,
+                                 int headDim) {
+        f32(op, "q", q, "k", k, "v", v);
+        i32(op, "positions", positions);
+        if (nHeads <= 0 || nKvHeads <= 0 || headDim <= 0 || nHeads % nKvHeads != 0) {
+            throw error("%s: nHeads %d must be a positive multiple of nKvHeads %d, headDim %d positive",
+                    op, nHeads, nKvHeads, headDim);
+        }
+        if (q.cols() != nHeads * headDim) throw error("%s: q %s should have %d x %d columns", op, s(q), nHeads, headDim);
+        if (k.cols() != nKvHeads * headDim) throw error("%s: k %s should have %d x %d columns", op, s(k), nKvHeads, headDim);
+        sameRowsCols(op, "v", v, "k", k);
+        if (positions.size() != q.rows()) {
+            throw error("%s: positions %s should have one entry per row of q %s", op, s(positions), s(q));
+        }
+        inRange(op, "positions", positions, k.rows(), "the cache rows of k", k);
     }
 
     /** out, gate, up: the same number of elements; out may be gate. */
@@ -260,24 +265,12 @@ final class OpChecks {
                                   Tensor positions, int nHeads, int nKvHeads, int headDim) {
         String op = "attentionBackward";
         f32(op, "dq", dq, "dk", dk, "dv", dv);
-        f32(op, "dOut", dOut, "q", q, "k", k);
-        f32(op, "v", v);
-        i32(op, "positions", positions);
-        if (nHeads <= 0 || nKvHeads <= 0 || headDim <= 0 || nHeads % nKvHeads != 0) {
-            throw error("%s: nHeads %d must be a positive multiple of nKvHeads %d, headDim %d positive",
-                    op, nHeads, nKvHeads, headDim);
-        }
-        if (q.cols() != nHeads * headDim) throw error("%s: q %s should have %d x %d columns", op, s(q), nHeads, headDim);
-        if (k.cols() != nKvHeads * headDim) throw error("%s: k %s should have %d x %d columns", op, s(k), nKvHeads, headDim);
-        sameRowsCols(op, "v", v, "k", k);
+        f32(op, "dOut", dOut);
+        attentionInputs(op, q, k, v, positions, nHeads, nKvHeads, headDim);
         sameRowsCols(op, "dOut", dOut, "q", q);
         sameRowsCols(op, "dq", dq, "q", q);
         sameRowsCols(op, "dk", dk, "k", k);
         sameRowsCols(op, "dv", dv, "k", k);
-        if (positions.size() != q.rows()) {
-            throw error("%s: positions %s should have one entry per row of q %s", op, s(positions), s(q));
-        }
-        inRange(op, "positions", positions, k.rows(), "the cache rows of k", k);
         disjoint(op, "dq", dq, "dOut", dOut, "q", q, "k", k);
         disjoint(op, "dq", dq, "v", v, "dk", dk, "dv", dv);
         disjoint(op, "dk", dk, "dOut", dOut, "q", q, "k", k);
