@@ -77,11 +77,7 @@ final class ReportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (tokens < 2) throw new IllegalArgumentException("--tokens must be at least 2");
-        RouterGate.Mode m = switch (mode) {
-            case "deterministic" -> RouterGate.Mode.DETERMINISTIC;
-            case "sample" -> RouterGate.Mode.SAMPLE;
-            default -> throw new IllegalArgumentException("--routing must be deterministic or sample, got '" + mode + "'");
-        };
+        RouterGate.Mode m = RoutingOptions.mode(mode);
         String body = Files.readString(text, StandardCharsets.UTF_8);
         TrainLog log = trainLog != null ? TrainLog.read(trainLog) : null;
         Files.createDirectories(out);

@@ -36,16 +36,20 @@ final class RoutingOptions {
     }
 
     /** The routing for a model, its statistics collected into {@code stats}; DENSE when no option is set. */
+    /** The value of --routing. */
+    static RouterGate.Mode mode(String mode) {
+        return switch (mode) {
+            case "deterministic" -> RouterGate.Mode.DETERMINISTIC;
+            case "sample" -> RouterGate.Mode.SAMPLE;
+            default -> throw new IllegalArgumentException("--routing must be deterministic or sample, got '" + mode + "'");
+        };
+    }
+
     Routing open(LlamaConfig config, Backend backend, RoutingStats stats) throws ModelFormatException {
         if (routers != null && skip != null) throw new IllegalArgumentException("use either --routers or --skip, not both");
         Gate gate;
         if (routers != null) {
-            RouterGate.Mode m = switch (mode) {
-                case "deterministic" -> RouterGate.Mode.DETERMINISTIC;
-                case "sample" -> RouterGate.Mode.SAMPLE;
-                default -> throw new IllegalArgumentException("--routing must be deterministic or sample, got '" + mode + "'");
-            };
-            gate = RouterGate.owning(RouterFile.read(routers, config.nLayers(), config.dim()), backend, m, seed);
+            gate = RouterGate.owning(RouterFile.read(routers, config.nLayers(), config.dim()), backend, mode(mode), seed);
         } else if (skip != null) {
             gate = StaticSkip.parse(skip, config.nLayers());
         } else {
