@@ -53,9 +53,11 @@ record() {  # record NAME RESULT
 
 : >"$OUT/nvidia-smi.log" && : >"$OUT/build.log" && : >"$OUT/ctest.log" && : >"$OUT/bench.log"
 : >"$OUT/java-tests.log" && : >"$OUT/java-bench.log" && : >"$OUT/model-bench.log" && : >"$OUT/torch.log"
-# The model benchmark: shapes, layers and phases (prefill of a 4k prompt; batched decode) — see bench --help.
+# The model benchmark: shapes, layers and phases (prefill of a 4k prompt; batched decode) — see bench --help. The
+# PyTorch baseline runs the same shapes, layers, prompt, batch and context.
 MODEL_SHAPES=${MODEL_SHAPES:-"llama2-7b llama3-8b"}
-MODEL_BENCH_ARGS=${MODEL_BENCH_ARGS:-"--layers 4 --pp 4096 --tg 32 --batch 16 --context 512 --sparsity 0.25,0.40 --reps 3 --warmup 1"}
+MODEL_LAYERS=${MODEL_LAYERS:-4} MODEL_PROMPT=${MODEL_PROMPT:-4096} MODEL_BATCH=${MODEL_BATCH:-16} MODEL_CONTEXT=${MODEL_CONTEXT:-512}
+MODEL_BENCH_ARGS="--layers $MODEL_LAYERS --pp $MODEL_PROMPT --tg 32 --batch $MODEL_BATCH --context $MODEL_CONTEXT --sparsity 0.25,0.40 --reps 3 --warmup 1"
 MODEL_PRECISIONS=${MODEL_PRECISIONS:-"bf16"}
 
 # ---------------------------------------------------------------- the machine
@@ -201,7 +203,7 @@ if [[ $have_pack == 1 ]]; then
         run_step "java bench" java-bench.log timeout 200 "$PACK/jre/bin/java" "${java_opts[@]}" -cp "$java_cp" \
             io.skipgpt.tensor.CudaMatmulBench
         record "java bench" "$([[ $step_rc == 0 ]] && echo ok || echo "FAILED (exit $step_rc)")"
-        model_failed=0
+        model_failed=0 model_time=0
         for precision in $MODEL_PRECISIONS; do
             for shape in $MODEL_SHAPES; do
                 echo "### $shape, $precision: skipgpt bench --shape $shape $MODEL_BENCH_ARGS --precision $precision --device cuda" \
@@ -211,9 +213,11 @@ if [[ $have_pack == 1 ]]; then
                     -cp "$BUILD/java-classes:$PACK/lib/*" io.skipgpt.cli.Main bench --shape "$shape" $MODEL_BENCH_ARGS \
                     --precision "$precision" --device cuda
                 [[ $step_rc == 0 ]] || model_failed=$step_rc
+                model_time=$((model_time + step_time))
                 echo >>"$OUT/model-bench.log"
             done
         done
+        step_time=$model_time
         record "model bench" "$([[ $model_failed == 0 ]] && echo ok || echo "FAILED (exit $model_failed)")"
     else
         step_time=0
@@ -230,8 +234,8 @@ fi
 
 # ---------------------------------------------------------------- PyTorch baseline
 # The same shapes as the model benchmark, bf16, through PyTorch (transformers' LlamaForCausalLM when installed).
-run_step "torch baseline" torch.log timeout 150 python3 tests/gpu/torch_baseline.py --layers 4 --prefill 4096 \
-    --batch 16 --context 512 --json "$OUT/torch.jsonl"
+run_step "torch baseline" torch.log timeout 150 python3 tests/gpu/torch_baseline.py --models "${MODEL_SHAPES// /,}" \
+    --layers "$MODEL_LAYERS" --prefill "$MODEL_PROMPT" --batch "$MODEL_BATCH" --context "$MODEL_CONTEXT" --json "$OUT/torch.jsonl"
 if [[ $step_rc == 0 ]] && grep -q '^skipped' "$OUT/torch.log"; then
     record "torch baseline" "$(grep -m1 '^skipped' "$OUT/torch.log")"
 else
