@@ -212,7 +212,7 @@ public final class CudaBackend implements Backend {
         }
         int kind = toHost ? cudaMemcpyDeviceToHost : fromHost ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToDevice;
         // From pageable host memory the copy returns once the source is staged, so the caller may reuse it.
-        cuda(cudaMemcpyAsync(bytePointer(dst), bytePointer(src), dst.bytes(), kind, stream()), "cudaMemcpyAsync");
+        cuda(cudaMemcpyAsync(dst.bytePointer(), src.bytePointer(), dst.bytes(), kind, stream()), "cudaMemcpyAsync");
         if (toHost) cuda(cudaStreamSynchronize(stream()), "a queued op or the copy to the host");
     }
 
@@ -505,8 +505,8 @@ public final class CudaBackend implements Backend {
         if (a.dtype() == Tensor.DType.BF16) {
             Tensor b16 = toBf16(b);
             // void* arguments: JavaCPP adds their positions in bytes
-            blas(cublasGemmEx(blas, transA, transB, m, n, k, one, bytePointer(a), CUDA_R_16BF, lda, bytePointer(b16),
-                    CUDA_R_16BF, ldb, beta, bytePointer(c), CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+            blas(cublasGemmEx(blas, transA, transB, m, n, k, one, a.bytePointer(), CUDA_R_16BF, lda, b16.bytePointer(),
+                    CUDA_R_16BF, ldb, beta, c.bytePointer(), CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
                     op + " (cublasGemmEx, bf16)");
         } else {
             blas(cublasSgemm_v2(blas, transA, transB, m, n, k, one, a.floatPointer(), lda, b.floatPointer(), ldb, beta,
@@ -547,16 +547,7 @@ public final class CudaBackend implements Backend {
     }
 
     private void zero(Tensor t) {
-        cuda(cudaMemsetAsync(bytePointer(t), 0, t.bytes(), stream()), "cudaMemsetAsync");
-    }
-
-    /**
-     * The tensor's first byte as a void pointer. A typed view counts its position in elements, but JavaCPP adds a
-     * {@code void*} argument's position in bytes, as for {@link Pointer#memcpy}.
-     */
-    private static Pointer bytePointer(Tensor t) {
-        Pointer p = t.pointer();
-        return new Pointer(p).position(p.position() * t.dtype().bytes);
+        cuda(cudaMemsetAsync(t.bytePointer(), 0, t.bytes(), stream()), "cudaMemsetAsync");
     }
 
     private CUstream_st stream() {

@@ -507,8 +507,8 @@ final class OpChecks {
 
     /** Address of the tensor's first element: a view is its base address plus a position. */
     private static long start(Tensor t) {
-        var p = t.pointer();
-        return p.address() + p.position() * t.dtype().bytes;
+        var p = t.bytePointer();
+        return p.address() + p.position();
     }
 
     private static String s(Tensor t) {

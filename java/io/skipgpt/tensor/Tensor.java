@@ -179,6 +179,14 @@ public final class Tensor implements AutoCloseable {
         return data;
     }
 
+    /**
+     * The first byte as an untyped pointer (any device). A typed view counts its position in elements, but JavaCPP
+     * adds a {@code void*} argument's position in bytes, as {@link Pointer#memcpy} does.
+     */
+    Pointer bytePointer() {
+        return new Pointer(data).position(data.position() * dtype.bytes);
+    }
+
     /** A heap-free view of the float data for Java-side loops (reference backend, tests, sampling). */
     public FloatBuffer floats() {
         FloatPointer p = f32();
@@ -249,8 +257,7 @@ public final class Tensor implements AutoCloseable {
         other.onHost("copyFrom");
         check(other.dtype == dtype && other.size == size, "copyFrom: size or dtype mismatch");
         // Pointer.memcpy reads positions as bytes, a view's position counts elements: pass byte positions
-        Pointer.memcpy(new Pointer(data).position(data.position() * dtype.bytes),
-                new Pointer(other.data).position(other.data.position() * dtype.bytes), size * dtype.bytes);
+        Pointer.memcpy(bytePointer(), other.bytePointer(), size * dtype.bytes);
     }
 
     public void fill(float v) {
