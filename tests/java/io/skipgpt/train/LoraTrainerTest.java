@@ -17,9 +17,7 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
 import io.skipgpt.tensor.Tensor;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -53,8 +51,8 @@ class LoraTrainerTest {
                 for (int l = 0; l < CONFIG.nLayers(); l++) for (float v : a.b(l, Projection.V).toFloatArray()) bNorm += v * v;
                 assertTrue(bNorm > 0, "B should have moved from zero");
             }
-            assertEquals(strip(Files.readAllLines(straight.resolve("train.jsonl"))),
-                    strip(Files.readAllLines(split.resolve("train.jsonl"))));
+            assertEquals(TrainingRuns.withoutTimings(Files.readAllLines(straight.resolve("train.jsonl"))),
+                    TrainingRuns.withoutTimings(Files.readAllLines(split.resolve("train.jsonl"))));
         }
     }
 
@@ -64,7 +62,7 @@ class LoraTrainerTest {
             TokenDataset data = RouterTrainerTest.data(dir);
             double before = HeldOut.evaluate(CONFIG, w, b, data, null, Adapter.NONE).nll();
             LoraTrainer.Options o = new LoraTrainer.Options(LORA, LoraTrainer.Gates.DETERMINISTIC, new Optimization(12, 4, 1, 3e-2, "cosine", 2, 0.0, 1.0, 3, 0, 0));
-            HeldOut after = new LoraTrainer(CONFIG, w, b, data, null, o, dir.resolve("run"), "random", quiet()).run(false);
+            HeldOut after = new LoraTrainer(CONFIG, w, b, data, null, o, dir.resolve("run"), "random", TrainingRuns.quiet()).run(false);
             assertTrue(after.nll() < before - 0.05, "held-out nll should drop: " + before + " -> " + after.nll());
             assertEquals(0.0, after.moduleSparsity());
             assertTrue(Files.exists(dir.resolve("run").resolve(PeftDirectory.CONFIG)));
@@ -89,15 +87,8 @@ class LoraTrainerTest {
 
     private static LoraTrainer trainer(LlamaWeights w, Backend b, Routers routers, Path dir, LoraTrainer.Options o,
                                        Path out) throws IOException {
-        return new LoraTrainer(CONFIG, w, b, RouterTrainerTest.data(dir), routers, o, out, "random", quiet());
+        return new LoraTrainer(CONFIG, w, b, RouterTrainerTest.data(dir), routers, o, out, "random", TrainingRuns.quiet());
     }
 
     // Timing fields differ between runs; everything else must match.
-    private static List<String> strip(List<String> lines) {
-        return lines.stream().map(l -> l.replaceAll("\"(ms|tokens_per_s)\":[^,}]*", "")).toList();
-    }
-
-    private static PrintStream quiet() {
-        return new PrintStream(new ByteArrayOutputStream());
-    }
 }

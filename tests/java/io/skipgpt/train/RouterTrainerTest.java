@@ -14,9 +14,7 @@ import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
 import io.skipgpt.testing.CharTokenizer;
 import io.skipgpt.tokenizer.Tokenizer;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -45,10 +43,10 @@ class RouterTrainerTest {
     void resumedRunEqualsUninterruptedRun(@TempDir Path dir) throws Exception {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 1); Backend b = new CpuBackend()) {
             Path straight = dir.resolve("straight"), split = dir.resolve("split");
-            new RouterTrainer(CONFIG, w, b, data(dir), options(6), straight, quiet()).run(false);
+            new RouterTrainer(CONFIG, w, b, data(dir), options(6), straight, TrainingRuns.quiet()).run(false);
             // Interrupted after step 4 (the last checkpoint), as a killed run would be: steps 5 and 6 are lost.
-            new RouterTrainer(CONFIG, w, b, data(dir), options(6), split, quiet()).runUntil(false, 4);
-            new RouterTrainer(CONFIG, w, b, data(dir), options(6), split, quiet()).run(true);
+            new RouterTrainer(CONFIG, w, b, data(dir), options(6), split, TrainingRuns.quiet()).runUntil(false, 4);
+            new RouterTrainer(CONFIG, w, b, data(dir), options(6), split, TrainingRuns.quiet()).run(true);
             try (Routers a = RouterFile.read(RouterTrainer.routersFile(straight), 3, 24);
                     Routers c = RouterFile.read(RouterTrainer.routersFile(split), 3, 24)) {
                 assertArrayEquals(a.weight().toFloatArray(), c.weight().toFloatArray());
@@ -56,7 +54,7 @@ class RouterTrainerTest {
             }
             List<String> logA = Files.readAllLines(straight.resolve("train.jsonl"));
             List<String> logB = Files.readAllLines(split.resolve("train.jsonl"));
-            assertEquals(strip(logA), strip(logB));
+            assertEquals(TrainingRuns.withoutTimings(logA), TrainingRuns.withoutTimings(logB));
         }
     }
 
@@ -64,7 +62,7 @@ class RouterTrainerTest {
     void trainingMovesSparsityTowardTheTarget(@TempDir Path dir) throws IOException {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 2); Backend b = new CpuBackend()) {
             RouterTrainer.Options o = new RouterTrainer.Options(0.9, 20, false, new Optimization(30, 4, 1, 5e-2, "constant", 0, 0.0, 1.0, 3, 0, 0));
-            RouterTrainer t = new RouterTrainer(CONFIG, w, b, data(dir), o, dir.resolve("run"), quiet());
+            RouterTrainer t = new RouterTrainer(CONFIG, w, b, data(dir), o, dir.resolve("run"), TrainingRuns.quiet());
             double before;
             try (Routers init = Routers.initialise(3, 24, 3)) {
                 before = t.evaluate(init).moduleSparsity();
@@ -81,7 +79,7 @@ class RouterTrainerTest {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 5); Backend b = new CpuBackend();
                 Routers routers = Routers.initialise(3, 24, 11)) {
             TokenDataset d = data(dir);
-            RouterTrainer t = new RouterTrainer(CONFIG, w, b, d, options(1), dir.resolve("run"), quiet());
+            RouterTrainer t = new RouterTrainer(CONFIG, w, b, d, options(1), dir.resolve("run"), TrainingRuns.quiet());
             double delta = t.calibrate(routers, 20);
             double realised = t.evaluateOn(routers, d.trainHead(20)).moduleSparsity();
             assertEquals(0.5, realised, 0.02, "delta " + delta);
@@ -92,20 +90,13 @@ class RouterTrainerTest {
     void resumeRefusesOtherSettings(@TempDir Path dir) throws IOException {
         try (LlamaWeights w = RandomWeights.create(CONFIG, 1); Backend b = new CpuBackend()) {
             Path out = dir.resolve("run");
-            new RouterTrainer(CONFIG, w, b, data(dir), options(6), out, quiet()).runUntil(false, 2);
+            new RouterTrainer(CONFIG, w, b, data(dir), options(6), out, TrainingRuns.quiet()).runUntil(false, 2);
             RouterTrainer.Options other = new RouterTrainer.Options(0.3, 8, false, new Optimization(6, 3, 2, 5e-2, "cosine", 1, 0.01, 1.0, 7, 2, 2));
             IOException e = assertThrows(IOException.class,
-                    () -> new RouterTrainer(CONFIG, w, b, data(dir), other, out, quiet()).run(true));
+                    () -> new RouterTrainer(CONFIG, w, b, data(dir), other, out, TrainingRuns.quiet()).run(true));
             assertTrue(e.getMessage().contains("sparsity"), e.getMessage());
         }
     }
 
     // Timing fields differ between runs; everything else must match.
-    private static List<String> strip(List<String> lines) {
-        return lines.stream().map(l -> l.replaceAll("\"(ms|tokens_per_s)\":[^,}]*", "")).toList();
-    }
-
-    private static PrintStream quiet() {
-        return new PrintStream(new ByteArrayOutputStream());
-    }
 }

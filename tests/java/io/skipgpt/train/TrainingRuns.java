@@ -9,6 +9,7 @@ import io.skipgpt.tensor.Tensor;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.util.List;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -84,7 +85,13 @@ final class TrainingRuns {
                 lossDifference(a, b), parameterDifference(a, b));
     }
 
-    private static PrintStream quiet() {
+    /** Somewhere for a trainer's progress lines to go unread. */
+    static PrintStream quiet() {
         return new PrintStream(new ByteArrayOutputStream());
+    }
+
+    /** Log lines without their timings (milliseconds, tokens per second), which differ from run to run. */
+    static List<String> withoutTimings(List<String> lines) {
+        return lines.stream().map(l -> l.replaceAll("\"(ms|tokens_per_s)\":[^,}]*", "")).toList();
     }
 }
