@@ -1,7 +1,6 @@
 package io.skipgpt.eval;
 
 import io.skipgpt.model.KvCache;
-import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.routing.Gate;
 import io.skipgpt.routing.Routing;
@@ -64,7 +63,7 @@ public final class Bench {
             return measure("pp", tokens, 1, 0, variants, warmup, reps, routing -> {
                 cache.clear();
                 model.forward(prompt, cache, logits, routing);
-            }, tokens * (tokens + 1L) / 2, 1);
+            }, 1);
         }
     }
 
@@ -74,7 +73,7 @@ public final class Bench {
             return measure("tg", tokens, 1, 0, variants, warmup, reps, routing -> {
                 cache.clear();
                 for (int id : ids) model.forward(new int[] {id}, cache, logits, routing);
-            }, tokens * (tokens + 1L) / 2, tokens);
+            }, tokens);
         }
     }
 
@@ -96,7 +95,6 @@ public final class Bench {
             if (context > 0) model.forward(prompts, null, Routing.DENSE);
             int[][] ids = new int[steps][];
             for (int s = 0; s < steps; s++) ids[s] = randomTokens(batch);
-            long contextSum = batch * (steps * (long) context + steps * (steps + 1L) / 2);
             return measure("tg", steps, batch, context, variants, warmup, reps, routing -> {
                 for (KvCache cache : caches) cache.truncate(context);
                 for (int[] step : ids) {
@@ -104,7 +102,7 @@ public final class Bench {
                     for (int b = 0; b < batch; b++) chunks.add(new LlamaModel.Chunk(new int[] {step[b]}, caches.get(b)));
                     model.forward(chunks, logits, routing);
                 }
-            }, contextSum, batch * steps);
+            }, batch * steps);
         } finally {
             caches.forEach(KvCache::close);
         }
@@ -115,9 +113,9 @@ public final class Bench {
     }
 
     // One run processes tokens x batch rows (batch sequences of `tokens` tokens each, after `context` cached ones);
-    // contextSum: keys attended over one run (Σ position + 1); headRows: rows that get logits in one run.
+    // headRows: rows that get logits in one run.
     private List<Result> measure(String phase, int tokens, int batch, int context, List<Variant> variants, int warmup,
-                                 int reps, Pass pass, long contextSum, int headRows) {
+                                 int reps, Pass pass, int headRows) {
         if (tokens <= 0 || reps <= 0 || warmup < 0) {
             throw new IllegalArgumentException("bench: tokens and repetitions must be positive, warm-up >= 0");
         }
@@ -143,13 +141,13 @@ public final class Bench {
                 cpuRates[k][i] = (double) tokens * batch / cpu;
             }
         }
-        double layers = denseLayerFlops(model.config(), (long) tokens * batch, contextSum);
-        double head = 2.0 * model.config().dim() * model.config().vocabSize() * headRows;
+        // the output head, never skipped, over all timed runs, beside the decoder layers' FLOPs the stats counted
+        double head = 2.0 * model.config().dim() * model.config().vocabSize() * headRows * reps;
         List<Result> results = new ArrayList<>();
         for (int k = 0; k < v; k++) {
             double[] r = rates[k];
             Arrays.sort(r);
-            double modelBound = (layers + head) / (layers / stats[k].flopBound() + head);
+            double modelBound = (stats[k].denseFlops() + head) / (stats[k].executedFlops() + head);
             results.add(new Result(variants.get(k), new Figures(phase, tokens, batch, context, median(r), r[0],
                     r[reps - 1], reps, median(shares[k]), median(cpuRates[k])), stats[k], modelBound));
         }
@@ -161,17 +159,6 @@ public final class Bench {
         Arrays.sort(v);
         int n = v.length;
         return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    }
-
-    /**
-     * Dense FLOPs of all decoder layers for {@code tokens} rows attending {@code contextSum} keys in all: per token
-     * Q, K, V, O and the three MLP projections (2 FLOPs per weight), per attended key QKᵀ and PV — the count
-     * {@link RoutingStats} keeps.
-     */
-    static double denseLayerFlops(LlamaConfig c, long tokens, long contextSum) {
-        int d = c.dim(), q = c.nHeads() * c.headDim();
-        double perToken = 2.0 * d * q * 2 + 2.0 * d * c.kvDim() * 2 + 6.0 * d * c.hiddenDim();
-        return c.nLayers() * (tokens * perToken + 4.0 * q * contextSum);
     }
 
     private int[] randomTokens(int n) {

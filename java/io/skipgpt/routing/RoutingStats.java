@@ -85,6 +85,19 @@ public final class RoutingStats {
         return denseFlops == 0 ? 0 : 1.0 - executedFlops / denseFlops;
     }
 
+    /**
+     * FLOPs of the decoder layers had every module run, over everything recorded: per token Q, K, V, O and the three
+     * MLP projections (2 FLOPs per weight), per attended key QKᵀ and PV.
+     */
+    public double denseFlops() {
+        return denseFlops;
+    }
+
+    /** The decoder layers' FLOPs the routing executed (K and V always). */
+    public double executedFlops() {
+        return executedFlops;
+    }
+
     /** dense FLOPs / executed FLOPs: the speed-up bound of the realised skip pattern. */
     public double flopBound() {
         return executedFlops == 0 ? 1 : denseFlops / executedFlops;

@@ -81,8 +81,12 @@ class BenchTest {
     }
 
     @Test
-    void denseLayerFlopsCountWeightsTwiceAndAttentionPerKey() {
+    void denseFlopsCountWeightsTwiceAndAttentionPerKey() {
         // dim 16, q 16, kv 8, hidden 24, 3 layers: per token 2*16*16*2 + 2*16*8*2 + 6*16*24 = 3840; per key 4*16
-        assertEquals(3 * (10 * 3840.0 + 64.0 * 55), Bench.denseLayerFlops(CONFIG, 10, 55), 1e-9);
+        RoutingStats stats = new RoutingStats(CONFIG);
+        for (int l = 0; l < 3; l++) stats.record(l, 10, 4, 7, 55, 20);
+        assertEquals(3 * (10 * 3840.0 + 64.0 * 55), stats.denseFlops(), 1e-9);
+        // executed: K and V of every row, Q and O of 4, attention over 20 keys, the MLP of 7
+        assertEquals(3 * (10 * 512.0 + 4 * 1024.0 + 64.0 * 20 + 7 * 2304.0), stats.executedFlops(), 1e-9);
     }
 }
