@@ -16,7 +16,7 @@ import picocli.CommandLine.Option;
                 "  skipgpt convert --model ../shared/data/models/stories260K/stories260K.gguf --out /tmp/stories260K-hf"})
 final class ConvertCommand implements Callable<Integer> {
     @Mixin
-    ModelOptions options;
+    ModelFileOptions options;
 
     @Option(names = {"-o", "--out"}, required = true, paramLabel = "DIR", description = "The directory to write.")
     Path out;

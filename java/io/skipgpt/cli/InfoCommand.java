@@ -11,7 +11,7 @@ import picocli.CommandLine.Mixin;
         footer = {"", "Example:", "  skipgpt info --model ../shared/data/models/stories260K/stories260K.gguf"})
 final class InfoCommand implements Callable<Integer> {
     @Mixin
-    ModelOptions options;
+    ModelFileOptions options;
 
     @Override
     public Integer call() throws Exception {

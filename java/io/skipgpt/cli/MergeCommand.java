@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
                 "      --ppl ../shared/data/text/tinystories_valid_head.txt --ctx 512"})
 final class MergeCommand implements Callable<Integer> {
     @Mixin
-    ModelOptions options;
+    ModelFileOptions options;
 
     @Mixin
     LoraOptions loraOptions;
@@ -39,7 +39,7 @@ final class MergeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (loraOptions.lora == null) throw new IllegalArgumentException("merge needs --lora DIR");
-        // Merging is arithmetic on the loaded (host) weights: it runs on the CPU whatever --device says.
+        // Merging is arithmetic on the loaded (host) weights: it runs on the CPU.
         try (LoadedModel m = options.load(); LoraAdapter lora = loraOptions.open(m.config());
                 Routers r = routers == null ? null : RouterFile.read(routers, m.config().nLayers(), m.config().dim())) {
             write(m, lora, r, out);

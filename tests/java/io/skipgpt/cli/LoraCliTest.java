@@ -85,7 +85,7 @@ class LoraCliTest {
         assertEquals(adapter.toString(), unmerged.get("lora").getAsString());
 
         CliTest.Run m = CliTest.run("merge", "--model", model.toString(), "--lora", adapter.toString(), "--routers",
-                routerFile.toString(), "--out", merged.toString(), "--device", "cpu");
+                routerFile.toString(), "--out", merged.toString());
         assertEquals(0, m.code(), m.err());
         assertTrue(Files.exists(merged.resolve("config.json")) && Files.exists(merged.resolve("routers.safetensors")));
         CliTest.Run em = CliTest.run("eval", "--model", merged.toString(), "--ppl", text.toString(), "--json", "--device",
