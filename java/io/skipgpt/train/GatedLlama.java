@@ -148,6 +148,37 @@ final class GatedLlama {
         }
     }
 
+    /** The tapes of a micro-batch's sequences with their totals; closing frees them all. */
+    static final class Tapes implements AutoCloseable {
+        final List<Tape> all = new ArrayList<>();
+        double nllSum; // summed cross-entropy of every token
+        double gateSum; // summed gates of every token, layer and module
+        long tokens;
+
+        @Override
+        public void close() {
+            all.forEach(Tape::close);
+        }
+    }
+
+    /** Forward passes of a batch's sequences: {@link #forward(int[], int[], NoiseStream, double, NoiseStream, Tape)}. */
+    Tapes forward(TokenDataset.Batch batch, NoiseStream noise, double tau, NoiseStream dropout) {
+        Tapes tapes = new Tapes();
+        try {
+            for (int s = 0; s < batch.size(); s++) {
+                Tape t = forward(batch.inputs()[s], batch.targets()[s], noise, tau, dropout, null);
+                tapes.all.add(t);
+                tapes.nllSum += t.nllSum();
+                tapes.gateSum += t.gateSum();
+                tapes.tokens += t.n;
+            }
+            return tapes;
+        } catch (RuntimeException e) {
+            tapes.close();
+            throw e;
+        }
+    }
+
     /**
      * Forward pass of one sequence from an empty cache: gates sampled with {@code noise} at temperature
      * {@code tau}; logits and per-token cross-entropy against {@code targets}.

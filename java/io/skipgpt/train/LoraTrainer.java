@@ -145,21 +145,11 @@ public final class LoraTrainer {
         public void microBatch(TokenDataset.Batch batch, long step, TrainingLoop.StepFigures f) {
             f.tau = 1;
             NoiseStream gateNoise = options.gates() == Gates.SAMPLE ? noise : null;
-            GatedLlama.Tape[] tapes = new GatedLlama.Tape[batch.size()];
-            try {
-                double nll = 0, gates = 0;
-                long tokens = 0;
-                for (int s = 0; s < batch.size(); s++) {
-                    tapes[s] = gated.forward(batch.inputs()[s], batch.targets()[s], gateNoise, 1.0, dropout, null);
-                    nll += tapes[s].nllSum();
-                    gates += tapes[s].gateSum();
-                    tokens += tapes[s].n;
-                    f.addKept(tapes[s], config.nLayers());
-                }
-                f.add(nll / tokens, 0, gates / (2.0 * config.nLayers() * tokens), tokens);
-                for (GatedLlama.Tape tape : tapes) gated.backward(tape, (float) (1.0 / tokens), 0f, null, null, grads);
-            } finally {
-                for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
+            try (GatedLlama.Tapes tapes = gated.forward(batch, gateNoise, 1.0, dropout)) {
+                f.addKept(tapes);
+                long n = tapes.tokens;
+                f.add(tapes.nllSum / n, 0, tapes.gateSum / (2.0 * config.nLayers() * n), n);
+                for (GatedLlama.Tape tape : tapes.all) gated.backward(tape, (float) (1.0 / n), 0f, null, null, grads);
             }
         }
 

@@ -202,29 +202,18 @@ public final class RouterTrainer {
         public void microBatch(TokenDataset.Batch batch, long step, TrainingLoop.StepFigures f) {
             double t = tau.at(step);
             f.tau = t;
-            GatedLlama.Tape[] tapes = new GatedLlama.Tape[batch.size()];
-            try {
-                double nll = 0, gates = 0;
-                long tokens = 0;
-                for (int s = 0; s < batch.size(); s++) {
-                    tapes[s] = gated.forward(batch.inputs()[s], batch.targets()[s], noise, t);
-                    nll += tapes[s].nllSum();
-                    gates += tapes[s].gateSum();
-                    tokens += tapes[s].n;
-                    f.addKept(tapes[s], config.nLayers());
-                }
-                double decisions = 2.0 * config.nLayers() * tokens;
-                double r = gates / decisions;
+            try (GatedLlama.Tapes tapes = gated.forward(batch, noise, t, null)) {
+                f.addKept(tapes);
+                double decisions = 2.0 * config.nLayers() * tapes.tokens;
+                double r = tapes.gateSum / decisions;
                 double gap = (1 - options.sparsity()) - r;
-                f.add(nll / tokens, options.alpha() * Math.abs(gap), r, tokens);
+                f.add(tapes.nllSum / tapes.tokens, options.alpha() * Math.abs(gap), r, tapes.tokens);
                 // d(alpha·|c − r|)/dg = alpha·sign(r − c)/decisions for every gate (straight-through).
                 float gateGrad = (float) (options.alpha() * Math.signum(-gap) / decisions);
-                for (GatedLlama.Tape tape : tapes) {
-                    gated.backward(tape, (float) (1.0 / tokens), gateGrad, params.get(0).grad(), params.get(1).grad(),
-                            null);
+                for (GatedLlama.Tape tape : tapes.all) {
+                    gated.backward(tape, (float) (1.0 / tapes.tokens), gateGrad, params.get(0).grad(),
+                            params.get(1).grad(), null);
                 }
-            } finally {
-                for (GatedLlama.Tape tape : tapes) if (tape != null) tape.close();
             }
         }
 

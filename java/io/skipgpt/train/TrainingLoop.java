@@ -244,11 +244,13 @@ final class TrainingLoop {
         }
 
         /** Adds one sequence's per-layer execute counts. */
-        void addKept(GatedLlama.Tape t, int layers) {
-            for (int l = 0; l < layers; l++) {
-                long[] k = t.keptCounts(l);
-                attnKept[l] += k[0];
-                mlpKept[l] += k[1];
+        void addKept(GatedLlama.Tapes tapes) {
+            for (GatedLlama.Tape t : tapes.all) {
+                for (int l = 0; l < attnKept.length; l++) {
+                    long[] k = t.keptCounts(l);
+                    attnKept[l] += k[0];
+                    mlpKept[l] += k[1];
+                }
             }
         }
 
