@@ -34,7 +34,7 @@ public final class Safetensors {
     record Contents(List<StoredTensor> tensors, Map<String, String> metadata) {}
 
     /** One tensor to write: {@code rowOrder}, when not null, writes row {@code rowOrder[r]} of it as row r. */
-    record Named(String name, Tensor tensor, int[] rowOrder) {}
+    public record Named(String name, Tensor tensor, int[] rowOrder) {}
 
     /** Reads every tensor of a file as float32 (the caller closes them), in the file's order. */
     public static Map<String, Tensor> readAll(Path file) throws ModelFormatException {
@@ -59,7 +59,12 @@ public final class Safetensors {
     public static void write(Path file, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
         List<Named> list = new ArrayList<>();
         tensors.forEach((name, t) -> list.add(new Named(name, t, null)));
-        write(file, list, metadata, StorageType.F32);
+        write(file, list, metadata);
+    }
+
+    /** As {@link #write(Path, Map, Map)}, with each tensor's rows written in its own order (see {@link Named}). */
+    public static void write(Path file, List<Named> tensors, Map<String, String> metadata) throws IOException {
+        write(file, tensors, metadata, StorageType.F32);
     }
 
     static Contents parse(MappedFile f) throws ModelFormatException {

@@ -21,7 +21,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -59,28 +58,16 @@ public final class PeftDirectory {
     public static void write(Path dir, LoraAdapter adapter, String baseModel) throws IOException {
         LlamaConfig m = adapter.model();
         LoraConfig c = adapter.config();
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
-        List<Tensor> permuted = new ArrayList<>();
-        try {
-            for (int l = 0; l < m.nLayers(); l++) {
-                for (Projection p : c.targets()) {
-                    Tensor b = adapter.b(l, p);
-                    int[] order = ropeOrder(p, m, true);
-                    if (order != null) {
-                        Tensor hf = Tensor.f32(b.shape());
-                        permuted.add(hf);
-                        RopeLayout.permuteRows(b, hf, order);
-                        b = hf;
-                    }
-                    tensors.put(tensorName(l, p, "A"), adapter.a(l, p));
-                    tensors.put(tensorName(l, p, "B"), b);
-                }
+        List<Safetensors.Named> tensors = new ArrayList<>();
+        for (int l = 0; l < m.nLayers(); l++) {
+            for (Projection p : c.targets()) {
+                tensors.add(new Safetensors.Named(tensorName(l, p, "A"), adapter.a(l, p), null));
+                // B's rows are q or k rows: written in the rotate-half order of the Hugging Face model
+                tensors.add(new Safetensors.Named(tensorName(l, p, "B"), adapter.b(l, p), ropeOrder(p, m, true)));
             }
-            Files.createDirectories(dir);
-            Safetensors.write(dir.resolve(WEIGHTS), tensors, Map.of("format", "pt"));
-        } finally {
-            permuted.forEach(Tensor::close);
         }
+        Files.createDirectories(dir);
+        Safetensors.write(dir.resolve(WEIGHTS), tensors, Map.of("format", "pt"));
         AtomicFiles.write(dir.resolve(CONFIG), new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().serializeNulls()
                 .create().toJson(configJson(c, baseModel)).getBytes(StandardCharsets.UTF_8));
     }
