@@ -78,7 +78,8 @@ public final class HfDirectory {
         }
     }
 
-    private static JsonObject readJson(Path file) throws ModelFormatException {
+    /** A JSON object file (config.json, adapter_config.json, ...), or a {@link ModelFormatException} naming it. */
+    public static JsonObject readJson(Path file) throws ModelFormatException {
         try {
             JsonElement e = JsonParser.parseString(Files.readString(file));
             if (!e.isJsonObject()) throw new ModelFormatException(file, "corrupt JSON: not an object");

@@ -5,9 +5,8 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonNull;
 import com.google.gson.JsonObject;
-import com.google.gson.JsonParseException;
-import com.google.gson.JsonParser;
 import io.skipgpt.io.AtomicFiles;
+import io.skipgpt.io.HfDirectory;
 import io.skipgpt.io.ModelFormatException;
 import io.skipgpt.io.RopeLayout;
 import io.skipgpt.io.Safetensors;
@@ -140,16 +139,7 @@ public final class PeftDirectory {
     }
 
     private static LoraConfig readConfig(Path file) throws ModelFormatException {
-        JsonObject j;
-        try {
-            JsonElement e = JsonParser.parseString(Files.readString(file));
-            if (!e.isJsonObject()) throw new ModelFormatException(file, "corrupt JSON: not an object");
-            j = e.getAsJsonObject();
-        } catch (JsonParseException e) {
-            throw new ModelFormatException(file, "corrupt JSON: " + e.getMessage(), e);
-        } catch (IOException e) {
-            throw new ModelFormatException(file, "cannot read: " + e, e);
-        }
+        JsonObject j = HfDirectory.readJson(file);
         try {
             String type = j.has("peft_type") ? j.get("peft_type").getAsString() : null;
             if (!"LORA".equals(type)) throw new ModelFormatException(file, "peft_type is " + type + ", only LORA is supported");
