@@ -3,6 +3,7 @@ package io.skipgpt.cli;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
+import io.skipgpt.eval.Comparison;
 import io.skipgpt.eval.Perplexity;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.lora.LoraAdapter;
@@ -118,7 +119,8 @@ final class EvalCommand implements Callable<Integer> {
                 if (routingOptions.active()) {
                     System.out.printf("routing: module sparsity %.4f, param sparsity %.4f, FLOP saving %.4f%n",
                             stats.moduleSparsity(), stats.paramSparsity(), stats.flopSaving());
-                    System.out.printf("  attn keep %s%n  mlp keep  %s%n", rates(stats.attnKeep()), rates(stats.mlpKeep()));
+                    System.out.printf("  attn keep %s%n  mlp keep  %s%n", Comparison.numbers(stats.attnKeep(), 3),
+                            Comparison.numbers(stats.mlpKeep(), 3));
                 }
             }
         }
@@ -136,12 +138,6 @@ final class EvalCommand implements Callable<Integer> {
         o.addProperty("param_sparsity", stats.paramSparsity());
         o.addProperty("flop_saving", stats.flopSaving());
         o.addProperty("routed_positions", stats.tokens());
-    }
-
-    static String rates(double[] r) {
-        StringBuilder b = new StringBuilder();
-        for (double x : r) b.append(String.format(" %.3f", x));
-        return b.toString().strip();
     }
 
     private static JsonObject figures(Perplexity.Result r, String file) {

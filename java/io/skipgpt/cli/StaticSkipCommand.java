@@ -1,5 +1,6 @@
 package io.skipgpt.cli;
 
+import io.skipgpt.eval.Comparison;
 import io.skipgpt.eval.ModuleSimilarity;
 import io.skipgpt.eval.StaticSkipSearch;
 import io.skipgpt.io.LoadedModel;
@@ -68,7 +69,8 @@ final class StaticSkipCommand implements Callable<Integer> {
             if (cosine) {
                 ModuleSimilarity.Scores scores = search.similarity();
                 System.err.printf("mean cos(input, output) over %d tokens of %s%n  attn %s%n  mlp  %s%n", scores.tokens(),
-                        calib, similarities(scores.attn()), similarities(scores.mlp()));
+                        calib, Comparison.numbers(scores.attn(), 4),
+                        Comparison.numbers(scores.mlp(), 4));
                 best = search.byCosine(k, scores);
             } else {
                 System.err.printf("searching %d of %d modules to skip (sparsity %.3f) on %d characters of %s%n", k,
@@ -83,9 +85,4 @@ final class StaticSkipCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static String similarities(double[] s) {
-        StringBuilder b = new StringBuilder();
-        for (double x : s) b.append(String.format(java.util.Locale.ROOT, " %.4f", x));
-        return b.toString().strip();
-    }
 }

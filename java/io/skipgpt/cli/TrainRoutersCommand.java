@@ -1,5 +1,6 @@
 package io.skipgpt.cli;
 
+import io.skipgpt.eval.Comparison;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.train.HeldOut;
@@ -84,7 +85,8 @@ final class TrainRoutersCommand implements Callable<Integer> {
             RouterTrainer trainer = new RouterTrainer(m.config(), m.weights(), backend, dataset, o, out, System.err);
             HeldOut e = trainer.run(resume);
             System.out.printf("held-out ppl %.4f, realised sparsity %.4f (target %.4f)%n  attn keep %s%n  mlp keep  %s%n",
-                    e.ppl(), e.moduleSparsity(), sparsity, EvalCommand.rates(e.attnKeep()), EvalCommand.rates(e.mlpKeep()));
+                    e.ppl(), e.moduleSparsity(), sparsity, Comparison.numbers(e.attnKeep(), 3),
+                    Comparison.numbers(e.mlpKeep(), 3));
         }
         return 0;
     }

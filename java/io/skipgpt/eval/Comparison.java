@@ -124,9 +124,14 @@ public final class Comparison {
         b.append('\n');
     }
 
-    static String rates(double[] r) {
+    private static String rates(double[] r) {
+        return numbers(r, 2);
+    }
+
+    /** Values separated by spaces with {@code decimals} decimals (a dot, whatever the locale): one per layer, say. */
+    public static String numbers(double[] values, int decimals) {
         List<String> parts = new ArrayList<>();
-        for (double x : r) parts.add(String.format(Locale.ROOT, "%.2f", x));
+        for (double x : values) parts.add(String.format(Locale.ROOT, "%." + decimals + "f", x));
         return String.join(" ", parts);
     }
 
