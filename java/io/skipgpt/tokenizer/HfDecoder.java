@@ -40,9 +40,7 @@ final class HfDecoder {
                 };
             }
             case "Replace": {
-                JsonObject p = JsonFields.object(o.get("pattern"), "decoder pattern");
-                Pattern pattern = p.has("String") ? Pattern.compile(Pattern.quote(JsonFields.string(p, "String")))
-                        : Pattern.compile(JsonFields.string(p, "Regex"), Pattern.UNICODE_CHARACTER_CLASS);
+                Pattern pattern = JsonFields.pattern(o);
                 String content = Matcher.quoteReplacement(JsonFields.string(o, "content"));
                 return tokens -> map(tokens, t -> pattern.matcher(t).replaceAll(content));
             }

@@ -70,7 +70,7 @@ final class HfTextSplitter {
                 return s -> s.isEmpty() ? s : prefix + s;
             }
             case "Replace": {
-                Pattern p = pattern(o);
+                Pattern p = JsonFields.pattern(o);
                 String content = JsonFields.string(o, "content");
                 return s -> p.matcher(s).replaceAll(Matcher.quoteReplacement(content));
             }
@@ -113,7 +113,7 @@ final class HfTextSplitter {
                 };
             }
             case "Split": {
-                Pattern p = pattern(o);
+                Pattern p = JsonFields.pattern(o);
                 Behavior behavior = behavior(JsonFields.string(o, "behavior"));
                 boolean invert = JsonFields.bool(o, "invert", false);
                 return pieces -> {
@@ -153,13 +153,6 @@ final class HfTextSplitter {
             }
             return out;
         };
-    }
-
-    private static Pattern pattern(JsonObject o) {
-        JsonObject p = JsonFields.object(o.get("pattern"), "pattern");
-        if (p.has("String")) return Pattern.compile(Pattern.quote(JsonFields.string(p, "String")));
-        if (p.has("Regex")) return Pattern.compile(JsonFields.string(p, "Regex"), Pattern.UNICODE_CHARACTER_CLASS);
-        throw new IllegalArgumentException("pattern is neither String nor Regex");
     }
 
     private static Behavior behavior(String name) {

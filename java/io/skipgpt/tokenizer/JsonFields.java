@@ -4,6 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonPrimitive;
+import java.util.regex.Pattern;
 
 /**
  * Typed reads of tokenizer.json fields. A field of the wrong kind is an {@link IllegalArgumentException} naming
@@ -66,5 +67,13 @@ final class JsonFields {
 
     static int integer(JsonObject o, String key, int fallback) {
         return absent(o.get(key)) ? fallback : integer(o.get(key), "\"" + key + "\"");
+    }
+
+    /** A splitter's or decoder's "pattern": {"String": literal} or {"Regex": expression}. */
+    static Pattern pattern(JsonObject o) {
+        JsonObject p = object(o.get("pattern"), "pattern");
+        if (p.has("String")) return Pattern.compile(Pattern.quote(string(p, "String")));
+        if (p.has("Regex")) return Pattern.compile(string(p, "Regex"), Pattern.UNICODE_CHARACTER_CLASS);
+        throw new IllegalArgumentException("pattern is neither String nor Regex");
     }
 }
