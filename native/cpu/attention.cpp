@@ -13,9 +13,9 @@ constexpr int kQueryBlock = 16;
 constexpr int kKeyTile = 64;
 }  // namespace
 
-// q[n, H*hd], k/v[t, Hkv*hd], out[n, H*hd]; query i attends keys 0..pos[i].
+// q[n, H*hd], k/v[t, Hkv*hd], out[n, H*hd]; query i attends cache rows kv_start[i] + 0..pos[i].
 void sg_cpu_attention(float *out, const float *q, const float *k, const float *v, const int32_t *pos,
-                      int n, int n_heads, int n_kv_heads, int head_dim) {
+                      const int32_t *kv_start, int n, int n_heads, int n_kv_heads, int head_dim) {
     const int group = n_heads / n_kv_heads;
     const int q_stride = n_heads * head_dim, kv_stride = n_kv_heads * head_dim;
     const float scale = 1.0f / std::sqrt((float)head_dim);
@@ -42,9 +42,13 @@ void sg_cpu_attention(float *out, const float *q, const float *k, const float *v
                         if (t1 <= t0) continue;
                         const int r = i - i0;
                         const float *qi = q + (int64_t)i * q_stride + h * head_dim;
+                        // Query i's cache: its own rows when several sequences share k and v.
+                        const int64_t first = kv_start ? kv_start[i] : 0;
+                        const float *ki = k + first * kv_stride + kvh * head_dim;
+                        const float *vi = v + first * kv_stride + kvh * head_dim;
                         float tile_max = -INFINITY;
                         for (int t = t0; t < t1; t++) {
-                            const float *kt = k + (int64_t)t * kv_stride + kvh * head_dim;
+                            const float *kt = ki + (int64_t)t * kv_stride;
                             float s = 0.0f;
 #pragma omp simd reduction(+ : s)
                             for (int j = 0; j < head_dim; j++) s += qi[j] * kt[j];
@@ -59,7 +63,7 @@ void sg_cpu_attention(float *out, const float *q, const float *k, const float *v
 #pragma omp simd
                         for (int j = 0; j < head_dim; j++) ar[j] *= corr;
                         for (int t = t0; t < t1; t++) {
-                            const float *vt = v + (int64_t)t * kv_stride + kvh * head_dim;
+                            const float *vt = vi + (int64_t)t * kv_stride;
                             const float p = std::exp(scores[t - t0] - m_new);
                             l[r] += p;
 #pragma omp simd

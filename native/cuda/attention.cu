@@ -12,6 +12,11 @@
 // of a row tile (block z takes tiles z, z + splits, ...) and write unnormalised partials (m, l, acc) to
 // scratch, which a second kernel merges. The scratch comes stream-ordered from a private memory pool that
 // keeps its memory, so after the first call this costs no allocation.
+//
+// Per-query caches (kv_start given): the decode steps of a batch, one query per sequence, each reading its own
+// slice of a shared k, v. A tile shared by a block's rows would serve one row, so a warp owns one (query, head)
+// row instead: keys one at a time (a coalesced row load, a warp-sum dot product, an online softmax update),
+// the output in registers, the keys split over gridDim.y blocks and merged like the tiled kernel's splits.
 #include "common.cuh"
 #include "skipgpt.h"
 
@@ -205,23 +210,85 @@ __global__ void attention_merge_kernel(float *__restrict__ out, const float *__r
     out[e] = num / den;
 }
 
-// Fallback for head_dim > 128 (or a device without the shared memory for the tiled kernel): one warp per
-// (query, head) row, keys one at a time, the unnormalised output kept in out itself (each lane owns the
-// columns lane, lane + 32, ...). Slow, but any head size works.
+// One warp per (query, head) row R = i * n_heads + h and key split z = blockIdx.y: keys
+// [z * per, min((z + 1) * per, len)) of query i's cache, len = pos[i] + 1, per = ceil(len / splits). Lane l owns
+// columns l + 32j (j < C, head_dim <= 32 C). Warps of a block are adjacent heads of one query, so the heads of a
+// GQA group read the same K/V rows through L1. Partials as in the tiled kernel: {acc, m, l} per (z, R); a split
+// past the end of a short sequence leaves m = -inf, l = 0 and weighs nothing in the merge.
+template <int C>
+__global__ void attention_rows_kernel(float *__restrict__ out, float *__restrict__ partial, const float *__restrict__ q,
+                                      const float *__restrict__ k, const float *__restrict__ v,
+                                      const int32_t *__restrict__ pos, const int32_t *__restrict__ kv_start, int n,
+                                      int n_heads, int n_kv_heads, int head_dim, float scale_log2) {
+    const int64_t R = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int lane = threadIdx.x & 31;
+    if (R >= (int64_t)n * n_heads) return;
+    const int i = (int)(R / n_heads), h = (int)(R % n_heads), kvh = h / (n_heads / n_kv_heads);
+    const int64_t kv_stride = (int64_t)n_kv_heads * head_dim;
+    const float *kr = k + (int64_t)kv_start[i] * kv_stride + kvh * head_dim;
+    const float *vr = v + (int64_t)kv_start[i] * kv_stride + kvh * head_dim;
+    const int len = pos[i] + 1, splits = gridDim.y, per = (len + splits - 1) / splits;
+    const int t_begin = blockIdx.y * per, t_end = min(len, t_begin + per);
+
+    float qr[C], acc[C];
+#pragma unroll
+    for (int j = 0; j < C; j++) {
+        const int c = lane + 32 * j;
+        qr[j] = c < head_dim ? q[R * head_dim + c] * scale_log2 : 0.0f;
+        acc[j] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int t = t_begin; t < t_end; t++) {
+        const float *kt = kr + t * kv_stride, *vt = vr + t * kv_stride;
+        float s = 0.0f;
+#pragma unroll
+        for (int j = 0; j < C; j++)
+            if (lane + 32 * j < head_dim) s += qr[j] * kt[lane + 32 * j];
+        s = sg::warp_sum(s);  // every lane holds the score (log2 units)
+        const float m_new = fmaxf(m, s), corr = exp2f(m - m_new), p = exp2f(s - m_new);
+        l = l * corr + p;
+#pragma unroll
+        for (int j = 0; j < C; j++)
+            if (lane + 32 * j < head_dim) acc[j] = acc[j] * corr + p * vt[lane + 32 * j];
+        m = m_new;
+    }
+
+    if (gridDim.y == 1) {
+        const float inv = 1.0f / l;  // len >= 1: the only split saw key 0
+#pragma unroll
+        for (int j = 0; j < C; j++)
+            if (lane + 32 * j < head_dim) out[R * head_dim + lane + 32 * j] = acc[j] * inv;
+    } else {
+        float *p = partial + (blockIdx.y * (int64_t)n * n_heads + R) * (head_dim + 2);
+#pragma unroll
+        for (int j = 0; j < C; j++)
+            if (lane + 32 * j < head_dim) p[lane + 32 * j] = acc[j];
+        if (lane == 0) {
+            p[head_dim] = m;
+            p[head_dim + 1] = l;
+        }
+    }
+}
+
+// Fallback for head sizes the other kernels do not take (tiled > 128, rows > 256) or a device without the
+// shared memory for the tiled kernel: one warp per (query, head) row, keys one at a time, unsplit, the
+// unnormalised output kept in out itself (each lane owns the columns lane, lane + 32, ...). Slow, but any head
+// size works.
 __global__ void attention_warp_kernel(float *out, const float *q, const float *k, const float *v,
-                                      const int32_t *pos, int n, int n_heads, int n_kv_heads, int head_dim,
-                                      float scale_log2) {
+                                      const int32_t *pos, const int32_t *kv_start, int n, int n_heads,
+                                      int n_kv_heads, int head_dim, float scale_log2) {
     const int64_t row = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
     const int lane = threadIdx.x & 31;
     if (row >= (int64_t)n * n_heads) return;
     const int i = (int)(row / n_heads), h = (int)(row % n_heads), kvh = h / (n_heads / n_kv_heads);
-    const int64_t kv_stride = (int64_t)n_kv_heads * head_dim;
+    const int64_t kv_stride = (int64_t)n_kv_heads * head_dim, first = kv_start ? kv_start[i] : 0;
     const float *qi = q + row * head_dim;
     float *oi = out + row * head_dim;
     for (int c = lane; c < head_dim; c += 32) oi[c] = 0.0f;
     float m = -INFINITY, l = 0.0f;
     for (int t = 0; t <= pos[i]; t++) {
-        const float *kt = k + t * kv_stride + kvh * head_dim, *vt = v + t * kv_stride + kvh * head_dim;
+        const float *kt = k + (first + t) * kv_stride + kvh * head_dim;
+        const float *vt = v + (first + t) * kv_stride + kvh * head_dim;
         float s = 0.0f;
         for (int c = lane; c < head_dim; c += 32) s += qi[c] * kt[c];
         s = sg::warp_sum(s) * scale_log2;
@@ -280,6 +347,30 @@ const DeviceInfo *device_info() {
     return &info;
 }
 
+// Scratch for the partial results of `splits` key splits, [splits][rows][head_dim + 2], from the pool; splits
+// drops to 1 (null scratch) when there is nothing to split, no pool, or no memory left in it.
+float *split_scratch(const DeviceInfo &dev, int &splits, int64_t rows, int head_dim, cudaStream_t stream) {
+    if (splits <= 1) return nullptr;
+    const size_t bytes = sizeof(float) * splits * rows * (head_dim + 2);
+    float *partial = nullptr;
+    if (!dev.pool || cudaMallocFromPoolAsync((void **)&partial, bytes, dev.pool, stream) != cudaSuccess) {
+        cudaGetLastError();  // clear the failed allocation's error: the unsplit kernel does the work
+        splits = 1;
+        return nullptr;
+    }
+    return partial;
+}
+
+// out from the split partials (see attention_merge_kernel), then the scratch back to the pool; nothing when
+// the kernel ran unsplit and wrote out itself.
+void merge_splits(float *out, float *partial, int64_t rows, int head_dim, int splits, cudaStream_t stream) {
+    if (splits <= 1) return;
+    constexpr int kMergeThreads = 256;
+    attention_merge_kernel<<<(unsigned)((rows * head_dim + kMergeThreads - 1) / kMergeThreads), kMergeThreads, 0,
+                             stream>>>(out, partial, rows, head_dim, splits);
+    cudaFreeAsync(partial, stream);
+}
+
 // Launches the tiled kernel for padded head size D; false if this device lacks the shared memory for it
 // (the opt-in limit is 227 KB on Hopper, 99 KB on consumer parts).
 template <int D>
@@ -302,44 +393,62 @@ bool launch_tiled(const DeviceInfo &dev, float *out, const float *q, const float
     int splits = blocks >= dev.sms ? 1 : (int)((2 * dev.sms + blocks - 1) / blocks);
     splits = splits > kMaxSplits ? kMaxSplits : splits;
     const int64_t rows = (int64_t)n * n_heads;
-    float *partial = nullptr;  // [splits][rows][head_dim + 2]
-    if (splits > 1) {
-        const size_t scratch = sizeof(float) * splits * rows * (head_dim + 2);
-        if (!dev.pool || cudaMallocFromPoolAsync((void **)&partial, scratch, dev.pool, stream) != cudaSuccess) {
-            cudaGetLastError();  // clear the failed allocation's error: the unsplit kernel does the work
-            splits = 1;
-        }
-    }
+    float *partial = split_scratch(dev, splits, rows, head_dim, stream);
     attention_tiled_kernel<D><<<dim3(row_tiles, n_kv_heads, splits), kThreads, bytes, stream>>>(
         out, partial, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2);
-    if (splits > 1) {
-        constexpr int kMergeThreads = 256;
-        attention_merge_kernel<<<(unsigned)((rows * head_dim + kMergeThreads - 1) / kMergeThreads), kMergeThreads,
-                                 0, stream>>>(out, partial, rows, head_dim, splits);
-        cudaFreeAsync(partial, stream);
-    }
+    merge_splits(out, partial, rows, head_dim, splits, stream);
     return true;
+}
+
+// Launches the per-query-cache kernel for head_dim <= 32 C. Splits aim at ~48 resident warps per
+// multiprocessor: a decode step is bound by reading K and V, and only many loads in flight reach the bandwidth.
+template <int C>
+void launch_rows(const DeviceInfo &dev, float *out, const float *q, const float *k, const float *v,
+                 const int32_t *pos, const int32_t *kv_start, int n, int n_heads, int n_kv_heads, int head_dim,
+                 float scale_log2, cudaStream_t stream) {
+    constexpr int kWarpsPerBlock = 4, kMaxSplits = 64;
+    const int64_t rows = (int64_t)n * n_heads, target = 48LL * dev.sms;
+    int splits = rows >= target ? 1 : (int)((target + rows - 1) / rows);
+    splits = splits > kMaxSplits ? kMaxSplits : splits;
+    float *partial = split_scratch(dev, splits, rows, head_dim, stream);
+    const dim3 grid((unsigned)((rows + kWarpsPerBlock - 1) / kWarpsPerBlock), splits);
+    attention_rows_kernel<C><<<grid, 32 * kWarpsPerBlock, 0, stream>>>(out, partial, q, k, v, pos, kv_start, n,
+                                                                       n_heads, n_kv_heads, head_dim, scale_log2);
+    merge_splits(out, partial, rows, head_dim, splits, stream);
 }
 
 }  // namespace
 
 void sg_cuda_attention(float *out, const float *q, const float *k, const float *v, const int32_t *pos,
-                       int n, int n_heads, int n_kv_heads, int head_dim, void *stream) {
+                       const int32_t *kv_start, int n, int n_heads, int n_kv_heads, int head_dim, void *stream) {
     if (n <= 0 || n_heads <= 0 || head_dim <= 0) return;
     cudaStream_t s = (cudaStream_t)stream;
     const float scale_log2 = (float)(M_LOG2E / std::sqrt((double)head_dim));
     const DeviceInfo *dev = device_info();
-    auto tiled = [&](auto launch) {
-        return launch(*dev, out, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2, s);
-    };
-    const bool done = dev && (head_dim <= 32    ? tiled(launch_tiled<32>)
-                              : head_dim <= 64  ? tiled(launch_tiled<64>)
-                              : head_dim <= 128 ? tiled(launch_tiled<128>)
-                                                : false);
+    bool done = false;
+    if (dev && kv_start) {
+        auto rows = [&](auto launch) {
+            launch(*dev, out, q, k, v, pos, kv_start, n, n_heads, n_kv_heads, head_dim, scale_log2, s);
+            return true;
+        };
+        done = head_dim <= 32    ? rows(launch_rows<1>)
+               : head_dim <= 64  ? rows(launch_rows<2>)
+               : head_dim <= 128 ? rows(launch_rows<4>)
+               : head_dim <= 256 ? rows(launch_rows<8>)
+                                 : false;
+    } else if (dev) {
+        auto tiled = [&](auto launch) {
+            return launch(*dev, out, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2, s);
+        };
+        done = head_dim <= 32    ? tiled(launch_tiled<32>)
+               : head_dim <= 64  ? tiled(launch_tiled<64>)
+               : head_dim <= 128 ? tiled(launch_tiled<128>)
+                                 : false;
+    }
     if (!done) {
         constexpr int kWarpsPerBlock = 8;
         const int64_t rows = (int64_t)n * n_heads;
         attention_warp_kernel<<<(unsigned)((rows + kWarpsPerBlock - 1) / kWarpsPerBlock), 32 * kWarpsPerBlock, 0,
-                                s>>>(out, q, k, v, pos, n, n_heads, n_kv_heads, head_dim, scale_log2);
+                                s>>>(out, q, k, v, pos, kv_start, n, n_heads, n_kv_heads, head_dim, scale_log2);
     }
 }

@@ -1,17 +1,19 @@
-// Row movement: embedding lookup, gather of routed rows, scatter-add back into the residual
-// (CUDA twins of native/cpu/rows.cpp). One block per moved row; T = float4 when the row length is a multiple
+// Row movement: embedding lookup, gather of routed rows, scatter-add back into the residual, scatter of new
+// keys and values into the caches of a batch (CUDA twins of native/cpu/rows.cpp). One block per moved row; T = float4 when the row length is a multiple
 // of 4 and the pointers are 16-byte aligned, so each thread moves 16 bytes per access.
 #include "common.cuh"
 #include "skipgpt.h"
 
 namespace {
 
-// out[count, units] = src[idx[i], :]   (units = d / floats per T)
+// out[out_idx[i], :] = src[src_idx[i], :] for i < count (units = d / floats per T); a null index list stands
+// for 0, 1, 2, ...: gather passes out_idx = null, scatter src_idx = null.
 template <typename T>
-__global__ void gather_rows_kernel(T *__restrict__ out, const T *__restrict__ src, const int32_t *__restrict__ idx,
-                                   int units) {
-    const T *s = src + (int64_t)idx[blockIdx.x] * units;
-    T *o = out + (int64_t)blockIdx.x * units;
+__global__ void copy_rows_kernel(T *__restrict__ out, const T *__restrict__ src, const int32_t *__restrict__ out_idx,
+                                 const int32_t *__restrict__ src_idx, int units) {
+    const int64_t i = blockIdx.x;
+    const T *s = src + (src_idx ? src_idx[i] : i) * units;
+    T *o = out + (out_idx ? out_idx[i] : i) * units;
 #pragma unroll 4
     for (int c = threadIdx.x; c < units; c += blockDim.x) o[c] = s[c];
 }
@@ -30,23 +32,24 @@ __global__ void scatter_add_rows_kernel(T *__restrict__ dst, const T *__restrict
     for (int c = threadIdx.x; c < units; c += blockDim.x) dr[c] = dr[c] + s[c];
 }
 
-void gather(float *out, const float *src, const int32_t *idx, int count, int d, cudaStream_t s) {
+void copy_rows(float *out, const float *src, const int32_t *out_idx, const int32_t *src_idx, int count, int d,
+               cudaStream_t s) {
     if (count <= 0 || d <= 0) return;
     if (d % 4 == 0 && sg::aligned16(out) && sg::aligned16(src))
-        gather_rows_kernel<float4><<<count, sg::row_threads(d / 4), 0, s>>>(
-            reinterpret_cast<float4 *>(out), reinterpret_cast<const float4 *>(src), idx, d / 4);
+        copy_rows_kernel<float4><<<count, sg::row_threads(d / 4), 0, s>>>(
+            reinterpret_cast<float4 *>(out), reinterpret_cast<const float4 *>(src), out_idx, src_idx, d / 4);
     else
-        gather_rows_kernel<float><<<count, sg::row_threads(d), 0, s>>>(out, src, idx, d);
+        copy_rows_kernel<float><<<count, sg::row_threads(d), 0, s>>>(out, src, out_idx, src_idx, d);
 }
 
 }  // namespace
 
 void sg_cuda_embedding(float *out, const float *table, const int32_t *ids, int n, int d, void *stream) {
-    gather(out, table, ids, n, d, (cudaStream_t)stream);
+    copy_rows(out, table, nullptr, ids, n, d, (cudaStream_t)stream);
 }
 
 void sg_cuda_gather_rows(float *out, const float *src, const int32_t *idx, int count, int d, void *stream) {
-    gather(out, src, idx, count, d, (cudaStream_t)stream);
+    copy_rows(out, src, nullptr, idx, count, d, (cudaStream_t)stream);
 }
 
 void sg_cuda_scatter_add_rows(float *dst, const float *src, const int32_t *idx, int count, int d, void *stream) {
@@ -57,4 +60,8 @@ void sg_cuda_scatter_add_rows(float *dst, const float *src, const int32_t *idx, 
             reinterpret_cast<float4 *>(dst), reinterpret_cast<const float4 *>(src), idx, d / 4);
     else
         scatter_add_rows_kernel<float><<<count, sg::row_threads(d), 0, s>>>(dst, src, idx, d);
+}
+
+void sg_cuda_scatter_rows(float *dst, const float *src, const int32_t *idx, int count, int d, void *stream) {
+    copy_rows(dst, src, idx, nullptr, count, d, (cudaStream_t)stream);
 }

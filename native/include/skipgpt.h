@@ -33,12 +33,15 @@ void sg_cpu_rope(float *x, const int32_t *pos, int n, int n_heads, int head_dim,
 
 /* Causal attention with grouped-query heads over a KV cache.
  *   q[n, n_heads * head_dim]       queries; query i sits at position pos[i]
- *   k, v[t, n_kv_heads * head_dim] the cache, t > max(pos)
- *   out[n, n_heads * head_dim]     softmax(q k^T / sqrt(head_dim)) v over keys 0..pos[i]
+ *   k, v[t, n_kv_heads * head_dim] the cache, t > max(kv_start[i] + pos[i])
+ *   kv_start[n]                    the cache row where query i's sequence begins, or NULL for 0 everywhere
+ *   out[n, n_heads * head_dim]     softmax(q k^T / sqrt(head_dim)) v over cache rows
+ *                                  kv_start[i] .. kv_start[i] + pos[i]
  * Query head h reads kv head h / (n_heads / n_kv_heads). Queries need not be contiguous in position
- * (a routed prefill passes only the kept ones at their original positions). */
+ * (a routed prefill passes only the kept ones at their original positions). kv_start lets one call serve the
+ * decode steps of many sequences whose caches are slices of one k, v pair. */
 void sg_cpu_attention(float *out, const float *q, const float *k, const float *v, const int32_t *pos,
-                      int n, int n_heads, int n_kv_heads, int head_dim);
+                      const int32_t *kv_start, int n, int n_heads, int n_kv_heads, int head_dim);
 
 /* out[i] = silu(gate[i]) * up[i] over len elements; out may alias gate. */
 void sg_cpu_swiglu(float *out, const float *gate, const float *up, int64_t len);
@@ -54,6 +57,9 @@ void sg_cpu_gather_rows(float *out, const float *src, const int32_t *idx, int co
 
 /* dst[idx[i], :] += src[i, :] for i < count; indices are distinct. */
 void sg_cpu_scatter_add_rows(float *dst, const float *src, const int32_t *idx, int count, int d);
+
+/* dst[idx[i], :] = src[i, :] for i < count; indices are distinct (new keys and values into their caches). */
+void sg_cpu_scatter_rows(float *dst, const float *src, const int32_t *idx, int count, int d);
 
 /* dst[i] += src[i] over len elements (the residual add). */
 void sg_cpu_add(float *dst, const float *src, int64_t len);
@@ -186,20 +192,23 @@ int sg_gpu_probe(char *msg, int msg_len);
 /* ---------------------------------------------------------------- CUDA kernels (native/cuda) */
 
 /* Same contracts as the CPU set, on device pointers, enqueued on stream (a cudaStream_t).
- * sg_cuda_attention needs head_dim <= 128 for its tiled kernel and falls back to a slow one-warp-per-row
- * kernel beyond that; when few query rows leave the device idle (decode) it splits the keys over several
- * blocks and takes their partial results' scratch stream-ordered from a private memory pool that keeps its
- * memory (a few hundred KB). sg_cuda_compact writes *count to device memory (see sg_cpu_compact). */
+ * sg_cuda_attention without kv_start runs a tiled kernel (query rows of one sequence share each K/V tile) for
+ * head_dim <= 128; with kv_start every query reads its own keys, so it runs a kernel made for decode steps (a
+ * warp per query head, head_dim <= 256). Beyond those head sizes it falls back to a slow one-warp-per-row
+ * kernel. When few query rows leave the device idle (decode) it splits the keys over several blocks and takes
+ * their partial results' scratch stream-ordered from a private memory pool that keeps its memory (a few
+ * hundred KB). sg_cuda_compact writes *count to device memory (see sg_cpu_compact). */
 void sg_cuda_rmsnorm(float *out, const float *x, const float *w, int n, int d, float eps, void *stream);
 void sg_cuda_rope(float *x, const int32_t *pos, int n, int n_heads, int head_dim, float theta, int rotate_half,
                   void *stream);
 void sg_cuda_attention(float *out, const float *q, const float *k, const float *v, const int32_t *pos,
-                       int n, int n_heads, int n_kv_heads, int head_dim, void *stream);
+                       const int32_t *kv_start, int n, int n_heads, int n_kv_heads, int head_dim, void *stream);
 void sg_cuda_swiglu(float *out, const float *gate, const float *up, int64_t len, void *stream);
 void sg_cuda_softmax(float *x, int n, int d, void *stream);
 void sg_cuda_embedding(float *out, const float *table, const int32_t *ids, int n, int d, void *stream);
 void sg_cuda_gather_rows(float *out, const float *src, const int32_t *idx, int count, int d, void *stream);
 void sg_cuda_scatter_add_rows(float *dst, const float *src, const int32_t *idx, int count, int d, void *stream);
+void sg_cuda_scatter_rows(float *dst, const float *src, const int32_t *idx, int count, int d, void *stream);
 void sg_cuda_add(float *dst, const float *src, int64_t len, void *stream);
 void sg_cuda_cross_entropy(float *loss, const float *logits, const int32_t *targets, int n, int vocab,
                            void *stream);

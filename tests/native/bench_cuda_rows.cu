@@ -1,5 +1,6 @@
 // Bandwidth of the routed-row kernels next to a plain device-to-device copy of the same bytes, and timings of
-// rmsnorm and causal prefill attention at LLaMA-2-7B / LLaMA-3-8B shapes. Prints markdown tables.
+// rmsnorm, causal prefill attention and batched decode attention at LLaMA-2-7B / LLaMA-3-8B shapes. Prints
+// markdown tables.
 // CUDA events, warm-up, median of repetitions. Exits 77 where no CUDA device is usable.
 #include "check.h"
 #include "skipgpt.h"
@@ -128,7 +129,8 @@ void bench_attention(Rng &rng) {
         int32_t *dpos = dev_upload(pos);
         double flops = 0;
         for (int p : pos) flops += 4.0 * hd * c.n_heads * (p + 1);
-        double us = median_us([&] { sg_cuda_attention(out, q, k, v, dpos, n, c.n_heads, c.n_kv_heads, hd, stream); },
+        double us = median_us([&] { sg_cuda_attention(out, q, k, v, dpos, nullptr, n, c.n_heads, c.n_kv_heads, hd,
+                                                       stream); },
                               c.keep == 0.0 ? 15 : 7, c.keep == 0.0 ? 10 : 1);
         const double kv_gbs = 2.0 * c.t * c.n_kv_heads * hd * sizeof(float) / us / 1e3;
         std::printf("| %s | %d | %d | %d / %d | %d | %.3f | %.2f | ", c.name, n, c.t, c.n_heads, c.n_kv_heads, hd,
@@ -137,6 +139,43 @@ void bench_attention(Rng &rng) {
         else std::printf("- |\n");
         for (float *p : {q, out, k, v}) CUDA_OK(cudaFree(p));
         CUDA_OK(cudaFree(dpos));
+    }
+}
+
+// A decode step of a batch: one query per sequence, each against its own cache. Either one call per sequence
+// (its cache alone: the tiled kernel) or one call over a shared k, v with per-query starts (the per-query
+// kernel). Device time only; the host also saves a launch per sequence with the second.
+void bench_batched_decode(Rng &rng) {
+    std::printf("\n### Batched decode attention (fp32): one call per sequence vs one call with kv_start\n\n");
+    std::printf("| shape | sequences x context | per-sequence calls ms | one call ms | speedup | one call K/V GB/s |\n"
+                "|---|---|---|---|---|---|\n");
+    struct Case {
+        const char *name;
+        int n_heads, n_kv_heads, batch, context;
+    };
+    const int hd = 128;
+    for (Case c : {Case{"LLaMA-2-7B", 32, 32, 16, 512}, Case{"LLaMA-3-8B", 32, 8, 16, 512},
+                   Case{"LLaMA-3-8B", 32, 8, 64, 2048}}) {
+        const int t = c.batch * c.context;
+        std::vector<int32_t> pos(c.batch, c.context - 1), start(c.batch);
+        for (int b = 0; b < c.batch; b++) start[b] = b * c.context;
+        float *q = dev_random(rng, (size_t)c.batch * c.n_heads * hd), *out = dev_random(rng, (size_t)c.batch * c.n_heads * hd);
+        float *k = dev_random(rng, (size_t)t * c.n_kv_heads * hd), *v = dev_random(rng, (size_t)t * c.n_kv_heads * hd);
+        int32_t *dpos = dev_upload(pos), *dstart = dev_upload(start);
+        const int64_t q_row = (int64_t)c.n_heads * hd, kv_slot = (int64_t)c.context * c.n_kv_heads * hd;
+        double per_sequence = median_us([&] {
+            for (int b = 0; b < c.batch; b++)
+                sg_cuda_attention(out + b * q_row, q + b * q_row, k + b * kv_slot, v + b * kv_slot, dpos + b, nullptr,
+                                  1, c.n_heads, c.n_kv_heads, hd, stream);
+        }, 15, 5);
+        double one_call = median_us([&] {
+            sg_cuda_attention(out, q, k, v, dpos, dstart, c.batch, c.n_heads, c.n_kv_heads, hd, stream);
+        }, 15, 5);
+        std::printf("| %s | %d x %d | %.3f | %.3f | %.2fx | %.0f |\n", c.name, c.batch, c.context, per_sequence / 1e3,
+                    one_call / 1e3, per_sequence / one_call, 2.0 * t * c.n_kv_heads * hd * sizeof(float) / one_call / 1e3);
+        for (float *p : {q, out, k, v}) CUDA_OK(cudaFree(p));
+        CUDA_OK(cudaFree(dpos));
+        CUDA_OK(cudaFree(dstart));
     }
 }
 
@@ -158,6 +197,7 @@ int main() {
     bench_rows(rng);
     bench_rmsnorm(rng);
     bench_attention(rng);
+    bench_batched_decode(rng);
     CUDA_OK(cudaStreamDestroy(stream));
     return 0;
 }

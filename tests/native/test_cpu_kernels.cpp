@@ -45,20 +45,22 @@ std::vector<double> ref_rope(const std::vector<float> &x, const std::vector<int3
     return out;
 }
 
-// out[n, H*hd] = softmax(q k^T / sqrt(hd)) v over keys 0..pos[i], kv head h / (H / Hkv)
+// out[n, H*hd] = softmax(q k^T / sqrt(hd)) v over cache rows start[i] + 0..pos[i] (start: kv_start, or 0 when
+// it is empty), kv head h / (H / Hkv)
 std::vector<double> ref_attention(const std::vector<float> &q, const std::vector<float> &k,
                                   const std::vector<float> &v, const std::vector<int32_t> &pos, int n, int n_heads,
-                                  int n_kv_heads, int hd) {
+                                  int n_kv_heads, int hd, const std::vector<int32_t> &kv_start = {}) {
     std::vector<double> out((size_t)n * n_heads * hd, 0.0);
     for (int i = 0; i < n; i++)
         for (int h = 0; h < n_heads; h++) {
             int kvh = h / (n_heads / n_kv_heads), len = pos[i] + 1;
+            size_t first = kv_start.empty() ? 0 : kv_start[i];
             std::vector<double> s(len);
             double mx = -INFINITY;
             for (int t = 0; t < len; t++) {
                 double dot = 0;
                 for (int j = 0; j < hd; j++)
-                    dot += (double)q[((size_t)i * n_heads + h) * hd + j] * k[((size_t)t * n_kv_heads + kvh) * hd + j];
+                    dot += (double)q[((size_t)i * n_heads + h) * hd + j] * k[((first + t) * n_kv_heads + kvh) * hd + j];
                 s[t] = dot / std::sqrt((double)hd);
                 mx = std::max(mx, s[t]);
             }
@@ -66,7 +68,7 @@ std::vector<double> ref_attention(const std::vector<float> &q, const std::vector
             for (int t = 0; t < len; t++) sum += (s[t] = std::exp(s[t] - mx));
             for (int t = 0; t < len; t++)
                 for (int j = 0; j < hd; j++)
-                    out[((size_t)i * n_heads + h) * hd + j] += s[t] / sum * v[((size_t)t * n_kv_heads + kvh) * hd + j];
+                    out[((size_t)i * n_heads + h) * hd + j] += s[t] / sum * v[((first + t) * n_kv_heads + kvh) * hd + j];
         }
     return out;
 }
@@ -131,14 +133,17 @@ void check_rope(int n, int n_heads, int hd, float theta, int rotate_half, int ma
     checker.compare("rope", shape, x.data(), ref.data(), ref.size(), 1e-5);
 }
 
-void check_attention(const char *what, const std::vector<int32_t> &pos, int t, int n_heads, int n_kv_heads, int hd) {
+// kv_start empty: one cache for every query; else query i's cache begins at row kv_start[i] of the t rows.
+void check_attention(const char *what, const std::vector<int32_t> &pos, int t, int n_heads, int n_kv_heads, int hd,
+                     const std::vector<int32_t> &kv_start = {}) {
     int n = (int)pos.size();
     auto q = random_floats(rng, (size_t)n * n_heads * hd, -2.0f, 2.0f);
     auto k = random_floats(rng, (size_t)t * n_kv_heads * hd, -2.0f, 2.0f);
     auto v = random_floats(rng, (size_t)t * n_kv_heads * hd);
-    auto ref = ref_attention(q, k, v, pos, n, n_heads, n_kv_heads, hd);
+    auto ref = ref_attention(q, k, v, pos, n, n_heads, n_kv_heads, hd, kv_start);
     auto out = nan_filled(ref.size());
-    sg_cpu_attention(out.data(), q.data(), k.data(), v.data(), pos.data(), n, n_heads, n_kv_heads, hd);
+    sg_cpu_attention(out.data(), q.data(), k.data(), v.data(), pos.data(), kv_start.empty() ? nullptr : kv_start.data(),
+                     n, n_heads, n_kv_heads, hd);
     std::snprintf(shape, sizeof shape, "%s n=%d t=%d H=%d Hkv=%d hd=%d", what, n, t, n_heads, n_kv_heads, hd);
     checker.compare("attention", shape, out.data(), ref.data(), ref.size(), 1e-5);
 }
@@ -202,6 +207,17 @@ void check_scatter_add_rows(int rows, int count, int d) {
     sg_cpu_scatter_add_rows(dst.data(), src.data(), idx.data(), count, d);
     std::snprintf(shape, sizeof shape, "rows=%d count=%d d=%d permuted", rows, count, d);
     checker.compare("scatter_add_rows", shape, dst.data(), ref.data(), ref.size(), 1e-6);
+}
+
+void check_scatter_rows(int rows, int count, int d) {
+    auto dst = random_floats(rng, (size_t)rows * d), src = random_floats(rng, (size_t)count * d);
+    auto idx = random_subset(rng, rows, count);
+    std::vector<float> ref = dst;
+    for (int i = 0; i < count; i++)
+        for (int j = 0; j < d; j++) ref[(size_t)idx[i] * d + j] = src[(size_t)i * d + j];
+    sg_cpu_scatter_rows(dst.data(), src.data(), idx.data(), count, d);
+    std::snprintf(shape, sizeof shape, "rows=%d count=%d d=%d permuted", rows, count, d);
+    checker.compare("scatter_rows", shape, dst.data(), ref.data(), ref.size(), 0.0);
 }
 
 void check_add(int64_t len) {
@@ -676,6 +692,10 @@ int main() {
     check_attention("routed prefill", kept_positions(rng, 1100, 0.05), 1100, 4, 1, 128);
     check_attention("unsorted", {5, 0, 49, 17, 17, 3, 30, 48, 1}, 50, 8, 2, 6);
     check_attention("prefill", contiguous_positions(33, 0), 33, 1, 1, 1);
+    // Several sequences' caches in one k, v: decode steps of a batch (slots of 300 rows, in any order), then
+    // pieces of two prompts whose rows share a start.
+    check_attention("batched decode", {299, 0, 57, 130}, 1200, 8, 2, 64, {0, 900, 300, 600});
+    check_attention("batched prompts", {0, 1, 2, 5, 6}, 100, 4, 4, 6, {40, 40, 40, 0, 0});
 
     for (int64_t len : {1, 7, 1000, 100003}) check_swiglu(len, false);
     check_swiglu(4097, true);
@@ -695,6 +715,9 @@ int main() {
 
     check_scatter_add_rows(1, 1, 1);
     check_scatter_add_rows(100, 61, 5);
+    check_scatter_rows(1, 1, 1);
+    check_scatter_rows(100, 61, 5);
+    check_scatter_rows(300, 250, 4096);
     check_scatter_add_rows(300, 250, 4096);
 
     for (int64_t len : {1, 9, 70001}) check_add(len);

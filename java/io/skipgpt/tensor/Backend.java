@@ -99,7 +99,18 @@ public interface Backend extends AutoCloseable {
      * Causal grouped-query attention over a KV cache: out[n, nHeads * headDim] from q[n, nHeads * headDim]
      * and k, v[t, nKvHeads * headDim]; query i (at positions[i]) attends keys 0..positions[i].
      */
-    void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, int nHeads, int nKvHeads, int headDim);
+    default void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, int nHeads, int nKvHeads,
+                           int headDim) {
+        attention(out, q, k, v, positions, null, nHeads, nKvHeads, headDim);
+    }
+
+    /**
+     * Attention of queries whose caches are slices of one k, v pair (the decode steps of a batch in one call):
+     * query i attends cache rows keyStarts[i] .. keyStarts[i] + positions[i]. keyStarts[n] may be null, meaning
+     * 0 for every query (the overload above).
+     */
+    void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyStarts, int nHeads,
+                   int nKvHeads, int headDim);
 
     /** out = silu(gate) * up, elementwise; out may be gate. */
     void swiglu(Tensor out, Tensor gate, Tensor up);
@@ -115,6 +126,9 @@ public interface Backend extends AutoCloseable {
 
     /** dst[idx[i]] += src[i] for i < idx.size(); indices distinct. */
     void scatterAddRows(Tensor dst, Tensor src, Tensor idx);
+
+    /** dst[idx[i]] = src[i] for i < idx.size(); indices distinct (new keys and values into their caches). */
+    void scatterRows(Tensor dst, Tensor src, Tensor idx);
 
     /** dst += src, elementwise. */
     void add(Tensor dst, Tensor src);

@@ -86,10 +86,11 @@ public final class CpuBackend extends HostBackend {
     }
 
     @Override
-    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
+    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyStarts,
                           int nHeads, int nKvHeads, int headDim) {
-        CHECK.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
-        NativeCpu.attention(out.f32(), q.f32(), k.f32(), v.f32(), positions.i32(), q.rows(), nHeads, nKvHeads, headDim);
+        CHECK.attention(out, q, k, v, positions, keyStarts, nHeads, nKvHeads, headDim);
+        NativeCpu.attention(out.f32(), q.f32(), k.f32(), v.f32(), positions.i32(),
+                keyStarts == null ? null : keyStarts.i32(), q.rows(), nHeads, nKvHeads, headDim);
     }
 
     @Override
@@ -120,6 +121,12 @@ public final class CpuBackend extends HostBackend {
     public void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
         CHECK.scatterAddRows(dst, src, idx);
         NativeCpu.scatterAddRows(dst.f32(), src.f32(), idx.i32(), src.rows(), src.cols());
+    }
+
+    @Override
+    public void scatterRows(Tensor dst, Tensor src, Tensor idx) {
+        CHECK.scatterRows(dst, src, idx);
+        NativeCpu.scatterRows(dst.f32(), src.f32(), idx.i32(), src.rows(), src.cols());
     }
 
     @Override

@@ -263,11 +263,12 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
-    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
+    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyStarts,
                           int nHeads, int nKvHeads, int headDim) {
-        CHECK.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
+        CHECK.attention(out, q, k, v, positions, keyStarts, nHeads, nKvHeads, headDim);
         NativeCuda.attention(out.floatPointer(), q.floatPointer(), k.floatPointer(), v.floatPointer(),
-                positions.intPointer(), q.rows(), nHeads, nKvHeads, headDim, stream());
+                positions.intPointer(), keyStarts == null ? null : keyStarts.intPointer(), q.rows(), nHeads, nKvHeads,
+                headDim, stream());
         launched("attention");
     }
 
@@ -307,6 +308,14 @@ public final class CudaBackend implements Backend {
         NativeCuda.scatterAddRows(dst.floatPointer(), src.floatPointer(), idx.intPointer(), src.rows(), src.cols(),
                 stream());
         launched("scatterAddRows");
+    }
+
+    @Override
+    public void scatterRows(Tensor dst, Tensor src, Tensor idx) {
+        CHECK.scatterRows(dst, src, idx);
+        NativeCuda.scatterRows(dst.floatPointer(), src.floatPointer(), idx.intPointer(), src.rows(), src.cols(),
+                stream());
+        launched("scatterRows");
     }
 
     @Override

@@ -31,7 +31,7 @@ final class NativeCpu {
 
     @Name("sg_cpu_attention")
     static native void attention(FloatPointer out, FloatPointer q, FloatPointer k, FloatPointer v, IntPointer pos,
-                                 int n, int nHeads, int nKvHeads, int headDim);
+                                 IntPointer kvStart, int n, int nHeads, int nKvHeads, int headDim);
 
     @Name("sg_cpu_swiglu")
     static native void swiglu(FloatPointer out, FloatPointer gate, FloatPointer up, long len);
@@ -47,6 +47,9 @@ final class NativeCpu {
 
     @Name("sg_cpu_scatter_add_rows")
     static native void scatterAddRows(FloatPointer dst, FloatPointer src, IntPointer idx, int count, int d);
+
+    @Name("sg_cpu_scatter_rows")
+    static native void scatterRows(FloatPointer dst, FloatPointer src, IntPointer idx, int count, int d);
 
     @Name("sg_cpu_add")
     static native void add(FloatPointer dst, FloatPointer src, long len);

@@ -38,7 +38,7 @@ final class NativeCuda {
 
     @Name("sg_cuda_attention")
     static native void attention(FloatPointer out, FloatPointer q, FloatPointer k, FloatPointer v, IntPointer pos,
-                                 int n, int nHeads, int nKvHeads, int headDim, Pointer stream);
+                                 IntPointer kvStart, int n, int nHeads, int nKvHeads, int headDim, Pointer stream);
 
     @Name("sg_cuda_swiglu")
     static native void swiglu(FloatPointer out, FloatPointer gate, FloatPointer up, long len, Pointer stream);
@@ -56,6 +56,10 @@ final class NativeCuda {
     @Name("sg_cuda_scatter_add_rows")
     static native void scatterAddRows(FloatPointer dst, FloatPointer src, IntPointer idx, int count, int d,
                                       Pointer stream);
+
+    @Name("sg_cuda_scatter_rows")
+    static native void scatterRows(FloatPointer dst, FloatPointer src, IntPointer idx, int count, int d,
+                                   Pointer stream);
 
     @Name("sg_cuda_add")
     static native void add(FloatPointer dst, FloatPointer src, long len, Pointer stream);

@@ -55,15 +55,36 @@ final class OpChecks {
         rope("rope", "x", x, positions, headDim, theta);
     }
 
-    /** q, out[n, nHeads * headDim]; k, v[t, nKvHeads * headDim]; positions[n], each in [0, t). */
-    void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
+    /**
+     * q, out[n, nHeads * headDim]; k, v[t, nKvHeads * headDim]; positions[n], each in [0, t); keyStarts null or
+     * [n] with keyStarts[i] >= 0 and keyStarts[i] + positions[i] < t.
+     */
+    void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyStarts,
                           int nHeads, int nKvHeads, int headDim) {
         f32("attention", "out", out);
         attentionInputs("attention", q, k, v, positions, nHeads, nKvHeads, headDim);
+        if (keyStarts != null) keyStarts(positions, keyStarts, k);
         sameRowsCols("attention", "out", out, "q", q);
         disjoint("attention", "out", out, "q", q);
         disjoint("attention", "out", out, "k", k);
         disjoint("attention", "out", out, "v", v);
+    }
+
+    private void keyStarts(Tensor positions, Tensor keyStarts, Tensor k) {
+        i32("attention", "keyStarts", keyStarts);
+        if (keyStarts.size() != positions.size()) {
+            throw error("attention: keyStarts %s should have one entry per query, like positions %s",
+                    s(keyStarts), s(positions));
+        }
+        if (device != Device.CPU) return;
+        IntBuffer starts = keyStarts.ints(), pos = positions.ints();
+        for (int i = 0; i < starts.limit(); i++) {
+            long last = (long) starts.get(i) + pos.get(i);
+            if (starts.get(i) < 0 || last >= k.rows()) {
+                throw error("attention: query %d reads cache rows %d..%d, outside the rows of k %s",
+                        i, starts.get(i), last, s(k));
+            }
+        }
     }
 
     // What attention and its backward check alike: q[n, nHeads * headDim], k and v[t, nKvHeads * headDim], GQA
@@ -121,27 +142,35 @@ final class OpChecks {
         disjoint("gatherRows", "out", out, "src", src);
     }
 
+    void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
+        scatter("scatterAddRows", dst, src, idx);
+    }
+
+    void scatterRows(Tensor dst, Tensor src, Tensor idx) {
+        scatter("scatterRows", dst, src, idx);
+    }
+
     /**
-     * dst[rows, d], src[count, d], idx[count]: distinct, each in [0, rows) — the kernel adds rows in parallel.
+     * dst[rows, d], src[count, d], idx[count]: distinct, each in [0, rows) — the kernel writes rows in parallel.
      * Distinctness, like the range, is checked on the host only.
      */
-    void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
-        f32("scatterAddRows", "dst", dst, "src", src);
-        i32("scatterAddRows", "idx", idx);
+    private void scatter(String op, Tensor dst, Tensor src, Tensor idx) {
+        f32(op, "dst", dst, "src", src);
+        i32(op, "idx", idx);
         if (src.cols() != dst.cols() || src.rows() != idx.size()) {
-            throw error("scatterAddRows: src %s should be [%d, %d] for idx %s and dst %s",
-                    s(src), idx.size(), dst.cols(), s(idx), s(dst));
+            throw error("%s: src %s should be [%d, %d] for idx %s and dst %s",
+                    op, s(src), idx.size(), dst.cols(), s(idx), s(dst));
         }
-        inRange("scatterAddRows", "idx", idx, dst.rows(), "the rows of dst", dst);
+        inRange(op, "idx", idx, dst.rows(), "the rows of dst", dst);
         if (device == Device.CPU) {
             IntBuffer b = idx.ints();
             BitSet seen = new BitSet(dst.rows());
             for (int i = 0; i < b.limit(); i++) {
-                if (seen.get(b.get(i))) throw error("scatterAddRows: idx %s repeats row %d", s(idx), b.get(i));
+                if (seen.get(b.get(i))) throw error("%s: idx %s repeats row %d", op, s(idx), b.get(i));
                 seen.set(b.get(i));
             }
         }
-        disjoint("scatterAddRows", "dst", dst, "src", src);
+        disjoint(op, "dst", dst, "src", src);
     }
 
     /**

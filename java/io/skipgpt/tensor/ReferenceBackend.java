@@ -54,19 +54,20 @@ public final class ReferenceBackend extends HostBackend {
 
     /**
      * out[n, nHeads * headDim]: for query i and head h, softmax over keys 0..positions[i] of q·k / sqrt(headDim),
-     * applied to v; query head h reads kv head h / (nHeads / nKvHeads).
+     * applied to v; query head h reads kv head h / (nHeads / nKvHeads), key t of query i is row
+     * keyStarts[i] + t of k and v (row t when keyStarts is null).
      */
     @Override
-    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions,
+    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyStarts,
                           int nHeads, int nKvHeads, int headDim) {
-        CHECK.attention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
+        CHECK.attention(out, q, k, v, positions, keyStarts, nHeads, nKvHeads, headDim);
         int n = q.rows(), qCols = q.cols(), kvCols = k.cols(), group = nHeads / nKvHeads;
         FloatBuffer o = out.floats(), qs = q.floats(), ks = k.floats(), vs = v.floats();
         IntBuffer pos = positions.ints();
         for (int i = 0; i < n; i++) {
-            int keys = pos.get(i) + 1;
+            int keys = pos.get(i) + 1, first = keyStarts == null ? 0 : keyStarts.getInt(i);
             for (int h = 0; h < nHeads; h++) {
-                int qBase = i * qCols + h * headDim, kvOffset = (h / group) * headDim;
+                int qBase = i * qCols + h * headDim, kvOffset = first * kvCols + (h / group) * headDim;
                 double[] weights = attentionWeights(qs, qBase, ks, kvCols, kvOffset, keys, headDim);
                 for (int j = 0; j < headDim; j++) {
                     double acc = 0;
@@ -117,19 +118,18 @@ public final class ReferenceBackend extends HostBackend {
         copyRows(out, src, idx);
     }
 
+    /** dst[idx[i]] = src[i] */
+    @Override
+    public void scatterRows(Tensor dst, Tensor src, Tensor idx) {
+        CHECK.scatterRows(dst, src, idx);
+        scatter(dst, src, idx, false);
+    }
+
     /** dst[idx[i]] += src[i] */
     @Override
     public void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
         CHECK.scatterAddRows(dst, src, idx);
-        int d = src.cols();
-        FloatBuffer o = dst.floats(), a = src.floats();
-        IntBuffer rows = idx.ints();
-        for (int i = 0; i < rows.limit(); i++) {
-            for (int j = 0; j < d; j++) {
-                int at = rows.get(i) * d + j;
-                o.put(at, o.get(at) + a.get(i * d + j));
-            }
-        }
+        scatter(dst, src, idx, true);
     }
 
     /** dst += src */
@@ -540,6 +540,20 @@ public final class ReferenceBackend extends HostBackend {
         }
         for (int t = 0; t < keys; t++) weights[t] /= sum;
         return weights;
+    }
+
+    /** dst[rows[i]] (+)= src[i] for dst[*, d], src[count, d], rows[count] */
+    private static void scatter(Tensor dst, Tensor src, Tensor rows, boolean add) {
+        int d = src.cols();
+        FloatBuffer o = dst.floats(), a = src.floats();
+        IntBuffer r = rows.ints();
+        for (int i = 0; i < r.limit(); i++) {
+            for (int j = 0; j < d; j++) {
+                int at = r.get(i) * d + j;
+                float value = a.get(i * d + j);
+                o.put(at, add ? o.get(at) + value : value);
+            }
+        }
     }
 
     /** out[i] = from[rows[i]] for out[count, d], from[*, d], rows[count] */

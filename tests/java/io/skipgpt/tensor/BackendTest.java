@@ -111,6 +111,40 @@ class BackendTest {
     }
 
     @Test
+    void attentionWithKeyStarts() {
+        // Caches of several sequences as slots of 40 rows of one k, v: decode steps (one query per sequence, slots
+        // out of order) and prompt pieces (several queries of one sequence share a start).
+        attentionWithKeyStarts("decode steps", t.ints(39, 0, 17, 5), t.ints(80, 0, 120, 40), 160, 8, 2, 6);
+        attentionWithKeyStarts("prompt pieces", t.ints(0, 1, 2, 30, 31), t.ints(40, 40, 40, 0, 0), 80, 4, 4, 8);
+    }
+
+    private void attentionWithKeyStarts(String label, Tensor pos, Tensor starts, int cache, int heads, int kvHeads,
+                                        int headDim) {
+        int n = (int) pos.size();
+        Tensor q = t.uniform(-3, 3, n, heads * headDim);
+        Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
+        compare("attention keyStarts", label, FP32, new int[] {n, heads * headDim},
+                (b, out) -> b.attention(out, q, k, v, pos, starts, heads, kvHeads, headDim));
+    }
+
+    /** One call over slices of a shared cache gives, bit for bit, what one call per slice gives. */
+    @Test
+    void keyStartsMatchSeparateCaches() {
+        int slot = 64, heads = 4, kvHeads = 2, headDim = 16;
+        int[] positions = {63, 0, 31, 9}, startRows = {128, 64, 0, 192};
+        int n = positions.length;
+        Tensor q = t.uniform(-3, 3, n, heads * headDim), pos = t.ints(positions);
+        Tensor k = t.uniform(-1, 1, n * slot, kvHeads * headDim), v = t.uniform(-1, 1, n * slot, kvHeads * headDim);
+        Tensor together = t.poisoned(n, heads * headDim), apart = t.poisoned(n, heads * headDim);
+        CPU.attention(together, q, k, v, pos, t.ints(startRows), heads, kvHeads, headDim);
+        for (int i = 0; i < n; i++) {
+            CPU.attention(apart.rows(i, 1), q.rows(i, 1), k.rows(startRows[i], slot), v.rows(startRows[i], slot),
+                    t.ints(positions[i]), heads, kvHeads, headDim);
+        }
+        assertArrayEquals(apart.toFloatArray(), together.toFloatArray());
+    }
+
+    @Test
     void swiglu() {
         for (int n : new int[] {1, 3, 17, 64}) {
             for (int d : new int[] {1, 11, 1001, 2049}) { // 64 x 2049 passes the kernel's parallel threshold
@@ -160,6 +194,17 @@ class BackendTest {
                 // rows outside idx must come back bit for bit: the comparison covers the whole of dst
                 compareInPlace("scatterAddRows", "count " + count + " d " + d, 0, t.uniform(-1, 1, 100, d),
                         (b, dst) -> b.scatterAddRows(dst, src, idx));
+            }
+        }
+    }
+
+    @Test
+    void scatterRows() {
+        for (int count : new int[] {0, 1, 3, 17, 64}) {
+            for (int d : new int[] {1, 13, 2048}) {
+                Tensor src = t.uniform(-1, 1, count, d), idx = t.distinct(count, 100);
+                compareInPlace("scatterRows", "count " + count + " d " + d, 0, t.uniform(-1, 1, 100, d),
+                        (b, dst) -> b.scatterRows(dst, src, idx));
             }
         }
     }
@@ -385,6 +430,14 @@ class BackendTest {
                         (b, o) -> b.adamw(o[0], grad, o[1], o[2], u));
             }
         }
+        // Subnormal moments, gradients and parameters (moments decaying under zero gradients end there) are kept,
+        // not flushed to zero.
+        float tiny = 1e-39f;
+        Tensor grad = t.keep(Tensor.of(new float[] {0, 0, tiny / 10, 0}, 4));
+        AdamUpdate u = new AdamUpdate(1e-3, 1, 0.9, 0.999, 1e-8, 1, 1);
+        compareAll("adamw", "subnormals", 0, new Tensor[] {t.keep(Tensor.of(new float[] {0.5f, 0.5f, 0.5f, tiny}, 4)),
+                        t.keep(Tensor.of(new float[] {tiny, 0, 0, 0}, 4)), t.keep(Tensor.of(new float[] {0, tiny, 0, 0}, 4))},
+                (b, o) -> b.adamw(o[0], grad, o[1], o[2], u));
     }
 
     /** The same Philox bits and comparison: exactly; another offset draws another mask. */

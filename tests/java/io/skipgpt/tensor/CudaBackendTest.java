@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.UnaryOperator;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -287,6 +288,29 @@ class CudaBackendTest {
     }
 
     @Test
+    void attentionWithKeyStarts() {
+        // Per-query caches in one k, v (the per-query kernel): every head size class it takes (32, 64, 128 and 256
+        // columns a warp) and the wide fallback beyond; decode steps in slots of 520 rows, out of order, one short.
+        for (int headDim : new int[] {6, 64, 128, 200, 300}) {
+            attentionWithKeyStarts("decode steps headDim " + headDim, t.ints(519, 0, 300, 7), t.ints(1040, 0, 520, 1560),
+                    2080, 8, 2, headDim);
+        }
+        attentionWithKeyStarts("16 decode steps, LLaMA-2 heads", t.ints(range(496, 512)), t.ints(IntStream.range(0, 16).map(i -> 512 * i).toArray()),
+                16 * 512, 32, 32, 128);
+        attentionWithKeyStarts("prompt pieces", t.ints(0, 1, 2, 30, 31), t.ints(40, 40, 40, 0, 0), 80, 4, 4, 64);
+    }
+
+    private void attentionWithKeyStarts(String label, Tensor pos, Tensor starts, int cache, int heads, int kvHeads,
+                                        int headDim) {
+        int n = (int) pos.size();
+        Tensor q = t.uniform(-3, 3, n, heads * headDim);
+        Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
+        compare("attention keyStarts", label, FP32, cuda, new int[] {n, heads * headDim},
+                (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos), in.apply(starts),
+                        heads, kvHeads, headDim));
+    }
+
+    @Test
     void swiglu() {
         for (int n : new int[] {1, 3, 17, 64}) {
             for (int d : new int[] {1, 11, 1001, 2049}) {
@@ -339,6 +363,17 @@ class CudaBackendTest {
                 // rows outside idx must come back bit for bit: the comparison covers the whole of dst
                 compareAll("scatterAddRows", "count " + count + " d " + d, 0, cuda, new Tensor[] {t.uniform(-1, 1, 100, d)},
                         (b, in, o) -> b.scatterAddRows(o[0], in.apply(src), in.apply(idx)));
+            }
+        }
+    }
+
+    @Test
+    void scatterRows() {
+        for (int count : new int[] {0, 1, 3, 17, 64}) {
+            for (int d : new int[] {1, 13, 2048}) {
+                Tensor src = t.uniform(-1, 1, count, d), idx = t.distinct(count, 100);
+                compareAll("scatterRows", "count " + count + " d " + d, 0, cuda, new Tensor[] {t.uniform(-1, 1, 100, d)},
+                        (b, in, o) -> b.scatterRows(o[0], in.apply(src), in.apply(idx)));
             }
         }
     }
@@ -548,6 +583,14 @@ class CudaBackendTest {
                         (b, in, o) -> b.adamw(o[0], in.apply(grad), o[1], o[2], u));
             }
         }
+        // Subnormal moments, gradients and parameters (moments decaying under zero gradients end there): the
+        // device must keep them as the CPU does, not flush them to zero.
+        float tiny = 1e-39f;
+        Tensor grad = t.keep(Tensor.of(new float[] {0, 0, tiny / 10, 0}, 4));
+        AdamUpdate u = new AdamUpdate(1e-3, 1, 0.9, 0.999, 1e-8, 1, 1);
+        compareAll("adamw", "subnormals", 0, cuda, new Tensor[] {t.keep(Tensor.of(new float[] {0.5f, 0.5f, 0.5f, tiny}, 4)),
+                        t.keep(Tensor.of(new float[] {tiny, 0, 0, 0}, 4)), t.keep(Tensor.of(new float[] {0, tiny, 0, 0}, 4))},
+                (b, in, o) -> b.adamw(o[0], in.apply(grad), o[1], o[2], u));
     }
 
     /** Integer Philox and one comparison per element: the reference's mask exactly. */

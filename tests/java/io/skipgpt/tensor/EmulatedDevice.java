@@ -103,10 +103,10 @@ public final class EmulatedDevice implements Backend {
     }
 
     @Override
-    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, int nHeads, int nKvHeads,
-                          int headDim) {
-        Tensor[] h = onDevice("attention", out, q, k, v, positions);
-        cpu.attention(h[0], h[1], h[2], h[3], h[4], nHeads, nKvHeads, headDim);
+    public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyStarts, int nHeads,
+                          int nKvHeads, int headDim) {
+        Tensor[] h = onDevice("attention", out, q, k, v, positions, keyStarts);
+        cpu.attention(h[0], h[1], h[2], h[3], h[4], h[5], nHeads, nKvHeads, headDim);
     }
 
     @Override
@@ -136,6 +136,12 @@ public final class EmulatedDevice implements Backend {
     public void scatterAddRows(Tensor dst, Tensor src, Tensor idx) {
         Tensor[] h = onDevice("scatterAddRows", dst, src, idx);
         cpu.scatterAddRows(h[0], h[1], h[2]);
+    }
+
+    @Override
+    public void scatterRows(Tensor dst, Tensor src, Tensor idx) {
+        Tensor[] h = onDevice("scatterRows", dst, src, idx);
+        cpu.scatterRows(h[0], h[1], h[2]);
     }
 
     @Override

@@ -84,6 +84,12 @@ class ShapeCheckTest {
                 b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(0), 4, 2, 8));
         rejects("attention: out [2, 32] overlaps q [2, 32] in memory",
                 b -> b.attention(q, q, k, v, t.ints(0, 1), 4, 2, 8));
+        rejects("attention: query 1 reads cache rows 3..5, outside the rows of k [5, 16]",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(0, 2), t.ints(0, 3), 4, 2, 8));
+        rejects("attention: query 0 reads cache rows -1..-1, outside the rows of k [5, 16]",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(0, 2), t.ints(-1, 0), 4, 2, 8));
+        rejects("attention: keyStarts [1] should have one entry per query, like positions [2]",
+                b -> b.attention(t.poisoned(2, 32), q, k, v, t.ints(0, 1), t.ints(0), 4, 2, 8));
     }
 
     @Test
@@ -111,6 +117,9 @@ class ShapeCheckTest {
                 b -> b.scatterAddRows(table, t.uniform(-1, 1, 2, 4), t.ints(3, 10)));
         rejects("scatterAddRows: src [2, 4] should be [3, 4] for idx [3] and dst [10, 4]",
                 b -> b.scatterAddRows(table, t.uniform(-1, 1, 2, 4), t.ints(0, 1, 2)));
+        rejects("scatterRows: idx [3] repeats row 7", b -> b.scatterRows(table, t.uniform(-1, 1, 3, 4), t.ints(7, 1, 7)));
+        rejects("scatterRows: idx[1] = 10 is outside the rows of dst [10, 4]",
+                b -> b.scatterRows(table, t.uniform(-1, 1, 2, 4), t.ints(3, 10)));
     }
 
     @Test
