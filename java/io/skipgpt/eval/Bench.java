@@ -85,11 +85,11 @@ public final class Bench {
      */
     public List<Result> decodeBatch(List<Variant> variants, int steps, int batch, int context, int warmup, int reps) {
         if (batch <= 0 || context < 0) throw new IllegalArgumentException("bench: batch must be positive, context >= 0");
-        List<KvCache> caches = new ArrayList<>();
+        // One group of caches, as a server holds them: each step appends and attends in one op per layer.
+        List<KvCache> caches = model.newCaches(batch, context + steps);
         try (Tensor logits = Tensor.f32(batch, model.config().vocabSize())) {
             List<LlamaModel.Chunk> prompts = new ArrayList<>();
             for (int b = 0; b < batch; b++) {
-                caches.add(model.newCache(context + steps));
                 if (context > 0) prompts.add(new LlamaModel.Chunk(randomTokens(context), caches.get(b), 0));
             }
             if (context > 0) model.forward(prompts, null, Routing.DENSE);

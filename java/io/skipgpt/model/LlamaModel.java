@@ -23,8 +23,10 @@ import java.util.Set;
  * O projection are skipped.
  *
  * <p>A pass can carry several sequences at once ({@link #forward(List, Tensor, Routing)}): the rows of all
- * chunks form one matrix, so every norm, projection and routed sublayer is one GEMM across sequences; only
- * attention runs per chunk, against that chunk's own cache.
+ * chunks form one matrix, so every norm, projection and routed sublayer is one GEMM across sequences; attention
+ * runs per chunk, against that chunk's own cache. When the caches are slots of one allocation
+ * ({@link #newCaches}) the new keys and values go into them with one op per layer, and a decode step (one token
+ * per sequence) runs the attention of all sequences in one call, each query reading its own slot.
  *
  * <p>An {@link Adapter} (LoRA) adds its term after each base projection, unmerged, on the rows that projection
  * ran on.
@@ -80,7 +82,17 @@ public final class LlamaModel implements AutoCloseable {
 
     /** A KV cache for one sequence of up to {@code capacity} positions, on the backend's device. */
     public KvCache newCache(int capacity) {
-        return new KvCache(config, capacity, backend);
+        return KvCache.group(config, 1, capacity, backend).get(0);
+    }
+
+    /**
+     * {@code count} KV caches of {@code capacity} positions as slots of one allocation per layer, for sequences
+     * that run in batches (a server's, a batched benchmark's): a batched pass over them appends keys and values
+     * with one op per layer instead of two per sequence, and a decode step runs one attention call for all of
+     * them. Each cache is closed on its own; the memory is freed with the last.
+     */
+    public List<KvCache> newCaches(int count, int capacity) {
+        return KvCache.group(config, count, capacity, backend);
     }
 
     /** A dense forward pass: see {@link #forward(int[], KvCache, Tensor, Routing)}. */
@@ -150,26 +162,36 @@ public final class LlamaModel implements AutoCloseable {
         }
         int n = offsets[chunks.size()];
         ws.ensure(n);
+        boolean grouped = chunks.size() > 1;
+        for (int c = 1; grouped && c < chunks.size(); c++) grouped = chunks.get(c).cache().sharesStorage(chunks.get(0).cache());
+        // hostPos holds, per row: positions in [0, n); when the caches are grouped, also the row of the group where
+        // each row's sequence starts in [n, 2n) and where its key and value go in [2n, 3n). One upload for all.
         for (int c = 0; c < chunks.size(); c++) {
             int[] tokens = chunks.get(c).tokens();
-            int start = chunks.get(c).cache().length();
-            for (int i = 0; i < tokens.length; i++) {
+            KvCache cache = chunks.get(c).cache();
+            for (int i = 0, r = offsets[c]; i < tokens.length; i++, r++) {
                 if (tokens[i] < 0 || tokens[i] >= config.vocabSize()) {
                     throw new IllegalArgumentException("token id " + tokens[i] + " outside the vocabulary of "
                             + config.vocabSize());
                 }
-                ws.hostIds[offsets[c] + i] = tokens[i];
-                ws.hostPos[offsets[c] + i] = start + i;
+                ws.hostIds[r] = tokens[i];
+                ws.hostPos[r] = cache.length() + i;
+                if (grouped) {
+                    ws.hostPos[n + r] = cache.firstRow();
+                    ws.hostPos[2 * n + r] = cache.firstRow() + cache.length() + i;
+                }
             }
         }
         Tensor ids = ws.upload(ws.ids, ws.hostIds, n);
-        Tensor pos = ws.upload(ws.pos, ws.hostPos, n);
+        Tensor rowInfo = ws.upload(ws.pos, ws.hostPos, grouped ? 3 * n : n);
+        Rows rows = new Rows(rowInfo.rows(0, n), grouped ? rowInfo.rows(n, n) : null,
+                grouped ? rowInfo.rows(2 * n, n) : null);
         Tensor x = ws.x.rows(0, n);
         backend.embedding(x, deviceWeights.tokenEmbedding(), ids);
         boolean masked = routing.execution() == Routing.Execution.MASKED_DENSE;
         for (int l = 0; l < config.nLayers(); l++) {
             routing.gate().decide(l, x, ws.keepAttn, ws.keepMlp);
-            int attnKept = attentionBlock(l, x, pos, chunks, offsets, masked);
+            int attnKept = attentionBlock(l, x, rows, chunks, offsets, masked);
             int mlpKept = mlpBlock(l, x, n, masked);
             if (routing.stats() != null) record(routing.stats(), l, n, attnKept, mlpKept);
         }
@@ -177,41 +199,69 @@ public final class LlamaModel implements AutoCloseable {
         if (logitRows > 0) head(x, chunks, offsets, logits);
     }
 
+    /**
+     * Per-row index tensors of a pass on the device, [n] each: positions; for caches of one group also the group
+     * row where each row's sequence starts and the group row its key and value go to (null otherwise).
+     */
+    private record Rows(Tensor positions, Tensor starts, Tensor cacheRows) {}
+
     // x += g_att * Wo · attention(rope(Wq · norm(x)), cache); K and V of all n rows go into their chunks'
     // caches first. Returns the number of rows that ran attention.
-    private int attentionBlock(int l, Tensor x, Tensor pos, List<Chunk> chunks, int[] offsets, boolean masked) {
+    private int attentionBlock(int l, Tensor x, Rows rows, List<Chunk> chunks, int[] offsets, boolean masked) {
         LlamaWeights.Layer w = deviceWeights.layers().get(l);
         int hd = config.headDim();
         int n = offsets[chunks.size()];
         Tensor xb = ws.xb.rows(0, n);
         backend.rmsnorm(xb, x, w.attnNorm(), config.normEps());
-        // One sequence: K and V straight into its cache. Several: into the workspace, then a copy per chunk.
+        // One sequence: K and V straight into its cache. Several: into the workspace, then into their caches
+        // (one scatter when the caches are grouped, a copy per chunk otherwise).
         KvCache only = chunks.size() == 1 ? chunks.get(0).cache() : null;
         Tensor k = only != null ? only.keys(l).rows(only.length(), n) : ws.k.rows(0, n);
         Tensor v = only != null ? only.values(l).rows(only.length(), n) : ws.v.rows(0, n);
         project(k, xb, l, Projection.K);
         project(v, xb, l, Projection.V);
-        backend.rope(k, pos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
-        for (int c = 0; only == null && c < chunks.size(); c++) {
-            KvCache cache = chunks.get(c).cache();
-            int rows = offsets[c + 1] - offsets[c];
-            backend.copy(cache.keys(l).rows(cache.length(), rows), k.rows(offsets[c], rows));
-            backend.copy(cache.values(l).rows(cache.length(), rows), v.rows(offsets[c], rows));
+        backend.rope(k, rows.positions(), hd, config.ropeTheta(), RopeStyle.ADJACENT);
+        KvCache first = chunks.get(0).cache();
+        if (rows.cacheRows() != null) {
+            backend.scatterRows(first.groupKeys(l), k, rows.cacheRows());
+            backend.scatterRows(first.groupValues(l), v, rows.cacheRows());
         }
-        int kept = masked ? n : compact(ws.keepAttn, n, true);
+        for (int c = 0; only == null && rows.cacheRows() == null && c < chunks.size(); c++) {
+            KvCache cache = chunks.get(c).cache();
+            int count = offsets[c + 1] - offsets[c];
+            backend.copy(cache.keys(l).rows(cache.length(), count), k.rows(offsets[c], count));
+            backend.copy(cache.values(l).rows(cache.length(), count), v.rows(offsets[c], count));
+        }
+        int kept = masked ? n : compact(ws.keepAttn, n, rows.starts() != null ? 2 : 1);
         if (kept == 0) return 0;
         // Rows that run: all of them (dense, masked) or the gathered kept ones at their original positions.
-        Tensor in = xb, qPos = pos;
+        Tensor in = xb, qPos = rows.positions(), qStarts = rows.starts();
         if (kept < n) {
             in = ws.xg.rows(0, kept);
             backend.gatherRows(in, xb, ws.idx.rows(0, kept));
             qPos = ws.keptPos.rows(0, kept);
+            if (qStarts != null) qStarts = ws.keptPos.rows(kept, kept);
         }
         Tensor q = ws.q.rows(0, kept);
         project(q, in, l, Projection.Q);
         backend.rope(q, qPos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
         Tensor att = ws.att.rows(0, kept);
-        // Each chunk's running rows (contiguous in q: kept rows stay in order) attend to its own cache.
+        if (qStarts != null && n == chunks.size()) {
+            // A decode step of grouped caches: every running query reads its own slot, all in one call.
+            backend.attention(att, q, first.groupKeys(l), first.groupValues(l), qPos, qStarts, config.nHeads(),
+                    config.nKvHeads(), hd);
+        } else {
+            chunkAttention(l, att, q, qPos, chunks, offsets, masked);
+        }
+        Tensor proj = ws.proj.rows(0, kept);
+        project(proj, att, l, Projection.O);
+        return residual(x, proj, kept, n, masked ? ws.keepAttn : null);
+    }
+
+    // Each chunk's running rows (contiguous in q: kept rows stay in order) attend to its own cache.
+    private void chunkAttention(int l, Tensor att, Tensor q, Tensor qPos, List<Chunk> chunks, int[] offsets,
+                                boolean masked) {
+        int hd = config.headDim();
         for (int c = 0, from = 0; c < chunks.size(); c++) {
             int count = masked ? offsets[c + 1] - offsets[c] : countKept(ws.keepAttn, offsets[c], offsets[c + 1]);
             if (count == 0) continue;
@@ -221,15 +271,12 @@ public final class LlamaModel implements AutoCloseable {
                     cache.values(l).rows(0, t), qPos.rows(from, count), config.nHeads(), config.nKvHeads(), hd);
             from += count;
         }
-        Tensor proj = ws.proj.rows(0, kept);
-        project(proj, att, l, Projection.O);
-        return residual(x, proj, kept, n, masked ? ws.keepAttn : null);
     }
 
     // x += g_mlp * Wdown · (silu(Wgate · norm(x)) * (Wup · norm(x))). Returns the number of rows that ran it.
     private int mlpBlock(int l, Tensor x, int n, boolean masked) {
         LlamaWeights.Layer w = deviceWeights.layers().get(l);
-        int kept = masked ? n : compact(ws.keepMlp, n, false);
+        int kept = masked ? n : compact(ws.keepMlp, n, 0);
         if (kept == 0) return 0;
         Tensor in = x;
         if (kept < n) {
@@ -272,21 +319,20 @@ public final class LlamaModel implements AutoCloseable {
         return kept;
     }
 
-    // Compaction of a keep mask: ws.idx[0..count) = kept rows in order (and ws.keptPos their positions, when
-    // asked), uploaded when some rows skip. The mask is on the host already (the gate decided there), so a
-    // device-side prefix sum would save nothing: the GEMMs that follow need the count on the host.
-    private int compact(boolean[] keep, int n, boolean positions) {
+    // Compaction of a keep mask: ws.idx[0..count) = kept rows in order, uploaded when some rows skip, with
+    // `rowInfo` of their per-row values from hostPos into ws.keptPos in one upload: none (MLP), their positions
+    // in [0, count), and their group start rows in [count, 2 count) when the caches are grouped. The mask is on
+    // the host already (the gate decided there), so a device-side prefix sum would save nothing: the GEMMs that
+    // follow need the count on the host.
+    private int compact(boolean[] keep, int n, int rowInfo) {
         int count = 0;
-        for (int i = 0; i < n; i++) {
-            if (!keep[i]) continue;
-            ws.hostIdx[count] = i;
-            ws.hostKeptPos[count] = ws.hostPos[i];
-            count++;
+        for (int i = 0; i < n; i++) if (keep[i]) ws.hostIdx[count++] = i;
+        if (count == 0 || count == n) return count;
+        ws.upload(ws.idx, ws.hostIdx, count);
+        for (int part = 0; part < rowInfo; part++) {
+            for (int j = 0; j < count; j++) ws.hostKeptPos[part * count + j] = ws.hostPos[part * n + ws.hostIdx[j]];
         }
-        if (count > 0 && count < n) {
-            ws.upload(ws.idx, ws.hostIdx, count);
-            if (positions) ws.upload(ws.keptPos, ws.hostKeptPos, count);
-        }
+        if (rowInfo > 0) ws.upload(ws.keptPos, ws.hostKeptPos, rowInfo * count);
         return count;
     }
 

@@ -23,20 +23,20 @@ final class Workspace implements AutoCloseable {
     Tensor gate; // [cap, hidden]
     Tensor up; // [cap, hidden]
     Tensor ids; // [cap] token ids
-    Tensor pos; // [cap] positions
+    Tensor pos; // [3 cap] positions; for grouped caches also start rows and cache rows (LlamaModel.forward)
     Tensor xg; // [cap, dim] rows gathered for a routed sublayer
     Tensor idx; // [cap] indices of the kept rows
-    Tensor keptPos; // [cap] positions of the kept rows
+    Tensor keptPos; // [2 cap] positions of the kept rows; for grouped caches also their start rows
     Tensor gates; // [cap, 1] masked-dense gates, 0 or 1
     Tensor logits; // [logitCap, vocab] logits on the device, when the caller's are on the host
     boolean[] keepAttn; // [cap] this layer's attention decisions
     boolean[] keepMlp; // [cap] this layer's MLP decisions
     int[] hostIds; // [cap] token ids
-    int[] hostPos; // [cap] positions
+    int[] hostPos; // [3 cap] positions, start rows, cache rows (see pos)
     int[] hostIdx; // [cap] kept rows, or the rows the head reads
-    int[] hostKeptPos; // [cap] their positions
+    int[] hostKeptPos; // [2 cap] their positions and start rows (see keptPos)
     float[] hostGates; // [cap] masked-dense gates
-    private Tensor stageInts; // [cap, 1] host staging of the int arrays on their way to the device
+    private Tensor stageInts; // [3 cap, 1] host staging of the int arrays on their way to the device
     private Tensor stageFloats; // [cap, 1] likewise for floats
     private int logitCap;
 
@@ -61,19 +61,19 @@ final class Workspace implements AutoCloseable {
         gate = f32(cap, config.hiddenDim());
         up = f32(cap, config.hiddenDim());
         ids = i32(cap);
-        pos = i32(cap);
+        pos = i32(3 * cap);
         xg = f32(cap, config.dim());
         idx = i32(cap);
-        keptPos = i32(cap);
+        keptPos = i32(2 * cap);
         gates = f32(cap, 1);
         keepAttn = new boolean[cap];
         keepMlp = new boolean[cap];
         hostIds = new int[cap];
-        hostPos = new int[cap];
+        hostPos = new int[3 * cap];
         hostIdx = new int[cap];
-        hostKeptPos = new int[cap];
+        hostKeptPos = new int[2 * cap];
         hostGates = new float[cap];
-        stageInts = Tensor.i32(cap, 1);
+        stageInts = Tensor.i32(3 * cap, 1);
         stageFloats = Tensor.f32(cap, 1);
         capacity = cap;
     }

@@ -9,18 +9,15 @@ import java.util.List;
 /**
  * A slab of fixed-capacity KV caches allocated once at start-up: a sequence takes one when it joins the batch
  * and gives it back (cleared, memory kept) when it leaves, so serving allocates no cache memory per request.
+ * The caches are one group ({@link LlamaModel#newCaches}), so a batch's decode step appends and attends in one
+ * op per layer.
  */
 final class CachePool implements AutoCloseable {
     private final List<KvCache> all = new ArrayList<>();
     private final ArrayDeque<KvCache> free = new ArrayDeque<>();
 
     CachePool(LlamaModel model, int caches, int capacity) {
-        try {
-            for (int i = 0; i < caches; i++) all.add(model.newCache(capacity));
-        } catch (RuntimeException | OutOfMemoryError e) {
-            close();
-            throw e;
-        }
+        all.addAll(model.newCaches(caches, capacity));
         free.addAll(all);
     }
 

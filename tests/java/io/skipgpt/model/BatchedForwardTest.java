@@ -28,6 +28,7 @@ class BatchedForwardTest {
     static final LlamaConfig CONFIG = new LlamaConfig(40, 72, 3, 4, 2, 61, 64, 10000f, 1e-5f, false);
     static final int[][] PROMPTS = {{1, 9, 33, 60, 2, 17}, {1, 5}, {1, 40, 41, 42, 43, 44, 45, 46, 47, 3, 8}};
     static final int[][] NEXT = {{12}, {7, 30, 31}, {58}}; // second pass: decode, prompt piece, decode
+    static final int[] LAST = {4, 59, 21}; // third pass: a decode step of every sequence
     static LlamaWeights weights;
     static Backend backend;
     static LlamaModel model;
@@ -92,51 +93,67 @@ class BatchedForwardTest {
 
     /**
      * Pass 1 prefills all prompts in one batch (logits of the last row each); pass 2 continues them with NEXT
-     * (the middle one a three-token piece asking for two logit rows). Both must match each sequence alone, and
-     * the routing statistics of the batch must equal the sum of the single runs.
+     * (the middle one a three-token piece asking for two logit rows); pass 3 is a decode step of all three. Every
+     * pass must match each sequence alone, with caches made one by one and with one group of caches (whose
+     * decode step runs one attention call over all sequences), and the routing statistics of the batch must
+     * equal the sum of the single runs.
      */
     private RoutingStats compare(Function<RoutingStats, Routing> routingFor) {
         int s = PROMPTS.length;
-        RoutingStats aloneStats = new RoutingStats(CONFIG), batchStats = new RoutingStats(CONFIG);
+        RoutingStats aloneStats = new RoutingStats(CONFIG);
         List<float[][]> alone = new ArrayList<>();
         for (int i = 0; i < s; i++) {
             try (KvCache cache = model.newCache(32); Tensor first = Tensor.f32(1, CONFIG.vocabSize());
-                    Tensor second = Tensor.f32(rowsOf(i), CONFIG.vocabSize())) {
+                    Tensor second = Tensor.f32(rowsOf(i), CONFIG.vocabSize());
+                    Tensor third = Tensor.f32(1, CONFIG.vocabSize())) {
                 Routing routing = routingFor.apply(aloneStats);
                 model.forward(PROMPTS[i], cache, first, routing);
                 model.forward(NEXT[i], cache, second, routing);
-                float[][] rows = new float[1 + rowsOf(i)][];
+                model.forward(new int[] {LAST[i]}, cache, third, routing);
+                float[][] rows = new float[2 + rowsOf(i)][];
                 rows[0] = first.toFloatArray();
                 for (int r = 0; r < rowsOf(i); r++) rows[1 + r] = second.rows(r, 1).toFloatArray();
+                rows[1 + rowsOf(i)] = third.toFloatArray();
                 alone.add(rows);
             }
         }
-        List<KvCache> caches = new ArrayList<>();
-        try (Tensor first = Tensor.f32(s, CONFIG.vocabSize()); Tensor second = Tensor.f32(s + 1, CONFIG.vocabSize())) {
-            for (int i = 0; i < s; i++) caches.add(model.newCache(32));
-            Routing routing = routingFor.apply(batchStats);
-            List<LlamaModel.Chunk> pass1 = new ArrayList<>(), pass2 = new ArrayList<>();
-            for (int i = 0; i < s; i++) {
-                pass1.add(new LlamaModel.Chunk(PROMPTS[i], caches.get(i)));
-                pass2.add(new LlamaModel.Chunk(NEXT[i], caches.get(i), rowsOf(i)));
-            }
-            model.forward(pass1, first, routing);
-            model.forward(pass2, second, routing);
-            for (int i = 0, row = 0; i < s; i++) {
-                assertEquals(PROMPTS[i].length + NEXT[i].length, caches.get(i).length());
-                assertClose(alone.get(i)[0], first.rows(i, 1).toFloatArray(), "sequence " + i + " after its prompt");
-                for (int r = 0; r < rowsOf(i); r++, row++) {
-                    assertClose(alone.get(i)[1 + r], second.rows(row, 1).toFloatArray(),
-                            "sequence " + i + ", pass 2 row " + r);
+        RoutingStats batchStats = null;
+        for (boolean grouped : new boolean[] {false, true}) {
+            batchStats = new RoutingStats(CONFIG);
+            List<KvCache> caches = new ArrayList<>();
+            if (grouped) caches.addAll(model.newCaches(s, 32));
+            else for (int i = 0; i < s; i++) caches.add(model.newCache(32));
+            String kind = grouped ? "grouped caches, " : "separate caches, ";
+            try (Tensor first = Tensor.f32(s, CONFIG.vocabSize()); Tensor second = Tensor.f32(s + 1, CONFIG.vocabSize());
+                    Tensor third = Tensor.f32(s, CONFIG.vocabSize())) {
+                Routing routing = routingFor.apply(batchStats);
+                List<LlamaModel.Chunk> pass1 = new ArrayList<>(), pass2 = new ArrayList<>(), pass3 = new ArrayList<>();
+                for (int i = 0; i < s; i++) {
+                    pass1.add(new LlamaModel.Chunk(PROMPTS[i], caches.get(i)));
+                    pass2.add(new LlamaModel.Chunk(NEXT[i], caches.get(i), rowsOf(i)));
+                    pass3.add(new LlamaModel.Chunk(new int[] {LAST[i]}, caches.get(i)));
                 }
+                model.forward(pass1, first, routing);
+                model.forward(pass2, second, routing);
+                model.forward(pass3, third, routing);
+                for (int i = 0, row = 0; i < s; i++) {
+                    assertEquals(PROMPTS[i].length + NEXT[i].length + 1, caches.get(i).length());
+                    assertClose(alone.get(i)[0], first.rows(i, 1).toFloatArray(), kind + "sequence " + i + " after its prompt");
+                    for (int r = 0; r < rowsOf(i); r++, row++) {
+                        assertClose(alone.get(i)[1 + r], second.rows(row, 1).toFloatArray(),
+                                kind + "sequence " + i + ", pass 2 row " + r);
+                    }
+                    assertClose(alone.get(i)[1 + rowsOf(i)], third.rows(i, 1).toFloatArray(),
+                            kind + "sequence " + i + ", decode step");
+                }
+            } finally {
+                caches.forEach(KvCache::close);
             }
-        } finally {
-            caches.forEach(KvCache::close);
+            assertEquals(aloneStats.tokens(), batchStats.tokens());
+            assertArrayEquals(aloneStats.attnKeep(), batchStats.attnKeep(), 1e-12);
+            assertArrayEquals(aloneStats.mlpKeep(), batchStats.mlpKeep(), 1e-12);
+            assertEquals(aloneStats.flopSaving(), batchStats.flopSaving(), 1e-12);
         }
-        assertEquals(aloneStats.tokens(), batchStats.tokens());
-        assertArrayEquals(aloneStats.attnKeep(), batchStats.attnKeep(), 1e-12);
-        assertArrayEquals(aloneStats.mlpKeep(), batchStats.mlpKeep(), 1e-12);
-        assertEquals(aloneStats.flopSaving(), batchStats.flopSaving(), 1e-12);
         return batchStats;
     }
 

@@ -28,6 +28,7 @@ class DeviceModelTest {
     static final LlamaConfig CONFIG = BatchedForwardTest.CONFIG;
     static final int[][] PROMPTS = BatchedForwardTest.PROMPTS;
     static final int[][] NEXT = BatchedForwardTest.NEXT;
+    static final int[] LAST = BatchedForwardTest.LAST;
 
     @Test
     void denseMatchesTheCpu() {
@@ -82,8 +83,45 @@ class DeviceModelTest {
     }
 
     /**
+     * A batched decode step over one group of caches launches one attention and two scatters (keys, values) per
+     * layer, where caches made one by one take an attention and two copies per sequence; its uploads are the ids
+     * and one int tensor of positions, start rows and cache rows.
+     */
+    @Test
+    void aDecodeStepOfGroupedCachesAttendsOnceALayer() {
+        int layers = CONFIG.nLayers(), s = PROMPTS.length;
+        try (LlamaWeights weights = RandomWeights.create(CONFIG, 21); EmulatedDevice device = new EmulatedDevice()) {
+            try (LlamaModel model = new LlamaModel(CONFIG, weights, device);
+                 Tensor logits = Tensor.f32(s, CONFIG.vocabSize())) {
+                for (boolean grouped : new boolean[] {false, true}) {
+                    List<KvCache> caches = new ArrayList<>();
+                    if (grouped) caches.addAll(model.newCaches(s, 32));
+                    else for (int i = 0; i < s; i++) caches.add(model.newCache(32));
+                    List<LlamaModel.Chunk> prompts = new ArrayList<>(), step = new ArrayList<>();
+                    for (int i = 0; i < s; i++) {
+                        prompts.add(new LlamaModel.Chunk(PROMPTS[i], caches.get(i)));
+                        step.add(new LlamaModel.Chunk(new int[] {LAST[i]}, caches.get(i)));
+                    }
+                    model.forward(prompts, logits, Routing.DENSE);
+                    long attention = device.calls("attention"), copies = device.calls("copy");
+                    long scatters = device.calls("scatterRows"), up = device.uploads();
+                    model.forward(step, logits, Routing.DENSE);
+                    String kind = grouped ? "grouped caches: " : "separate caches: ";
+                    assertEquals(grouped ? layers : layers * s, device.calls("attention") - attention, kind + "attention");
+                    assertEquals(grouped ? 0 : 2 * layers * s, device.calls("copy") - copies, kind + "copies into caches");
+                    assertEquals(grouped ? 2 * layers : 0, device.calls("scatterRows") - scatters, kind + "scatters");
+                    assertEquals(2, device.uploads() - up, kind + "ids and per-row indices");
+                    caches.forEach(KvCache::close);
+                }
+            }
+            assertEquals(0, device.liveTensors(), "grouped caches free their memory with the last of them");
+        }
+    }
+
+    /**
      * Runs the same work on the CPU backend and on the emulated device: each prompt alone then its next tokens,
-     * and all prompts as one batch then their next tokens (the batch with logits on the device).
+     * and all prompts as one batch then their next tokens and a decode step (the batch with logits on the
+     * device), with caches made one by one and as one group.
      */
     private static void compare(BiFunction<Routers, Backend, Routing> routingFor) {
         try (LlamaWeights weights = RandomWeights.create(CONFIG, 21);
@@ -111,22 +149,26 @@ class DeviceModelTest {
                     out.add(logits.toFloatArray());
                 }
             }
-            List<KvCache> caches = new ArrayList<>();
-            try (Tensor logits = backend.allocate(Tensor.DType.F32, PROMPTS.length, CONFIG.vocabSize())) {
-                List<LlamaModel.Chunk> first = new ArrayList<>(), second = new ArrayList<>();
-                for (int s = 0; s < PROMPTS.length; s++) {
-                    caches.add(model.newCache(32));
-                    first.add(new LlamaModel.Chunk(PROMPTS[s], caches.get(s)));
-                    second.add(new LlamaModel.Chunk(NEXT[s], caches.get(s)));
-                }
-                for (List<LlamaModel.Chunk> pass : List.of(first, second)) {
-                    model.forward(pass, logits, routing);
-                    try (Tensor host = backend.download(logits)) {
-                        out.add(host.toFloatArray());
+            for (boolean grouped : new boolean[] {false, true}) {
+                List<KvCache> caches = new ArrayList<>();
+                if (grouped) caches.addAll(model.newCaches(PROMPTS.length, 32));
+                else for (int s = 0; s < PROMPTS.length; s++) caches.add(model.newCache(32));
+                try (Tensor logits = backend.allocate(Tensor.DType.F32, PROMPTS.length, CONFIG.vocabSize())) {
+                    List<LlamaModel.Chunk> first = new ArrayList<>(), second = new ArrayList<>(), third = new ArrayList<>();
+                    for (int s = 0; s < PROMPTS.length; s++) {
+                        first.add(new LlamaModel.Chunk(PROMPTS[s], caches.get(s)));
+                        second.add(new LlamaModel.Chunk(NEXT[s], caches.get(s)));
+                        third.add(new LlamaModel.Chunk(new int[] {LAST[s]}, caches.get(s)));
                     }
+                    for (List<LlamaModel.Chunk> pass : List.of(first, second, third)) {
+                        model.forward(pass, logits, routing);
+                        try (Tensor host = backend.download(logits)) {
+                            out.add(host.toFloatArray());
+                        }
+                    }
+                } finally {
+                    caches.forEach(KvCache::close);
                 }
-            } finally {
-                caches.forEach(KvCache::close);
             }
         } finally {
             if (routing.gate() instanceof RouterGate g) g.close();

@@ -1,8 +1,10 @@
 package io.skipgpt.tensor;
 
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -15,7 +17,8 @@ import org.bytedeco.javacpp.Pointer;
  * server — runs here unchanged, and a forgotten host access fails the test instead of crashing a GPU machine.
  *
  * <p>It checks what the real device backend checks (every tensor on the device, copies between host and device
- * only through {@link #copy}) and counts the copies, so tests can see round trips. It does not emulate
+ * only through {@link #copy}) and counts the copies and the ops, so tests can see round trips and launches. It
+ * does not emulate
  * asynchrony, precision or device index trust (the CPU kernels behind it still check index values).
  */
 public final class EmulatedDevice implements Backend {
@@ -23,6 +26,7 @@ public final class EmulatedDevice implements Backend {
     private final CpuBackend cpu = new CpuBackend();
     private final Set<Pointer> live = Collections.newSetFromMap(new IdentityHashMap<>());
     private long uploads, downloads;
+    private final Map<String, Long> calls = new HashMap<>();
 
     @Override
     public String name() {
@@ -42,6 +46,11 @@ public final class EmulatedDevice implements Backend {
     /** Device-to-host copies so far. */
     public long downloads() {
         return downloads;
+    }
+
+    /** Calls of an op so far ("copy" counts device-to-device copies): what a GPU would launch. */
+    public long calls(String op) {
+        return calls.getOrDefault(op, 0L);
     }
 
     /** Device tensors allocated and not yet closed. */
@@ -65,6 +74,7 @@ public final class EmulatedDevice implements Backend {
         CHECK.copy(dst, src);
         if (dst.device() == Device.CPU && src.device() != Device.CPU) downloads++;
         if (dst.device() != Device.CPU && src.device() == Device.CPU) uploads++;
+        if (dst.device() != Device.CPU && src.device() != Device.CPU) calls.merge("copy", 1L, Long::sum);
         host(dst).copyFrom(host(src));
     }
 
@@ -73,7 +83,8 @@ public final class EmulatedDevice implements Backend {
     }
 
     /** Every argument on this device (nulls allowed where the op allows them), then as host aliases. */
-    private static Tensor[] onDevice(String op, Tensor... ts) {
+    private Tensor[] onDevice(String op, Tensor... ts) {
+        calls.merge(op, 1L, Long::sum);
         Tensor[] out = new Tensor[ts.length];
         for (int i = 0; i < ts.length; i++) {
             if (ts[i] != null && ts[i].device() != Device.CUDA) {
