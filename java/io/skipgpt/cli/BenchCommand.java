@@ -11,8 +11,6 @@ import io.skipgpt.io.ModelLoader;
 import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.model.LlamaWeights;
-import io.skipgpt.model.ModelShapes;
-import io.skipgpt.model.RandomWeights;
 import io.skipgpt.routing.RouterFile;
 import io.skipgpt.routing.RouterGate;
 import io.skipgpt.routing.Routers;
@@ -28,7 +26,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -49,21 +46,8 @@ import picocli.CommandLine.Option;
                 "  skipgpt bench --shape llama3-8b --layers 4 --pp 4096 --tg 32 --batch 16 --context 512 \\",
                 "      --sparsity 0.25,0.40 --device cuda"})
 final class BenchCommand implements Callable<Integer> {
-    static final class Source {
-        @Option(names = {"-m", "--model"}, paramLabel = "PATH", description = "A model file or directory.")
-        Path model;
-
-        @Option(names = "--shape", paramLabel = "NAME",
-                description = "A random model of this architecture: llama2-7b, llama3-8b or tiny.")
-        String shape;
-    }
-
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    Source source;
-
-    @Option(names = "--layers", defaultValue = "2", paramLabel = "N",
-            description = "Decoder layers of a --shape model (default: ${DEFAULT-VALUE}; 0 = all).")
-    int layers;
+    @Mixin
+    ModelOrShapeOptions source;
 
     @Option(names = "--pp", defaultValue = "128", paramLabel = "N", description = "Prompt tokens (default: ${DEFAULT-VALUE}).")
     int pp;
@@ -99,7 +83,6 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     DeviceOptions device;
 
-
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
@@ -123,11 +106,11 @@ final class BenchCommand implements Callable<Integer> {
         String what;
         LlamaConfig config;
         LlamaWeights weights;
-        if (source.model != null) {
-            LoadedModel loaded = ModelLoader.load(source.model, null);
+        if (source.model() != null) {
+            LoadedModel loaded = ModelLoader.load(source.model(), null);
             config = loaded.config();
             weights = loaded.weights();
-            what = source.model.toString();
+            what = source.model().toString();
             try {
                 checkFits(config);
             } catch (IllegalArgumentException e) {
@@ -135,12 +118,10 @@ final class BenchCommand implements Callable<Integer> {
                 throw e;
             }
         } else {
-            config = ModelShapes.named(source.shape, layers);
+            config = source.shapeConfig();
             checkFits(config); // before building random weights: gigabytes for a large shape
-            System.err.printf("building a random %s model with %d layers (%,d parameters)...%n", source.shape,
-                    config.nLayers(), config.parameterCount());
-            weights = RandomWeights.create(config, 1234);
-            what = source.shape + " x" + config.nLayers() + " layers (random weights)";
+            weights = source.randomWeights(config);
+            what = source.shape() + " x" + config.nLayers() + " layers (random weights)";
         }
         // Closing the weights frees a loaded model too: LoadedModel owns nothing else native.
         try (weights; Backend backend = device.open();

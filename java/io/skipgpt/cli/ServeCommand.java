@@ -7,8 +7,6 @@ import io.skipgpt.model.Adapter;
 import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.model.LlamaWeights;
-import io.skipgpt.model.ModelShapes;
-import io.skipgpt.model.RandomWeights;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.serve.OpenAiServer;
@@ -22,7 +20,6 @@ import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -39,27 +36,12 @@ import picocli.CommandLine.Option;
                 "A pruned model: --routers runs/demo/routers/routers.safetensors --lora runs/demo/adapter",
                 "(or serve the merged model that prune writes, with its routers)."})
 final class ServeCommand implements Callable<Integer> {
-    static final class Source {
-        @Option(names = {"-m", "--model"}, paramLabel = "PATH",
-                description = "A GGUF file, a llama2.c checkpoint (.bin) or a Hugging Face directory.")
-        Path model;
-
-        @Option(names = "--shape", paramLabel = "NAME", description = {"Instead of a model: random weights of this "
-                + "architecture (llama2-7b, llama3-8b or tiny) with --layers layers and the vocabulary of "
-                + "--tokenizer, for load tests."})
-        String shape;
-    }
-
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    Source source;
+    @Mixin
+    ModelOrShapeOptions source;
 
     @Option(names = "--tokenizer", paramLabel = "FILE",
-            description = "Tokenizer: overrides the model's own; required with --shape.")
+            description = "Tokenizer: overrides the model's own; required with --shape, whose vocabulary it sets.")
     Path tokenizer;
-
-    @Option(names = "--layers", defaultValue = "2", paramLabel = "N",
-            description = "Decoder layers of a --shape model (default: ${DEFAULT-VALUE}; 0 = all).")
-    int layers;
 
     @Mixin
     DeviceOptions device;
@@ -115,23 +97,21 @@ final class ServeCommand implements Callable<Integer> {
         LlamaWeights weights;
         Tokenizer tok;
         String name;
-        if (source.model != null) {
-            LoadedModel m = ModelLoader.load(source.model, tokenizer);
+        if (source.model() != null) {
+            LoadedModel m = ModelLoader.load(source.model(), tokenizer);
             config = m.config();
             weights = m.weights();
             tok = m.tokenizer();
-            String file = source.model.getFileName().toString();
+            String file = source.model().getFileName().toString();
             name = file.contains(".") ? file.substring(0, file.lastIndexOf('.')) : file;
         } else {
             if (tokenizer == null) throw new IllegalArgumentException("--shape needs --tokenizer");
             tok = ModelLoader.loadTokenizer(tokenizer);
-            LlamaConfig c = ModelShapes.named(source.shape, layers);
+            LlamaConfig c = source.shapeConfig();
             config = new LlamaConfig(c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(), tok.vocabSize(),
                     c.contextLength(), c.ropeTheta(), c.normEps(), c.tiedEmbeddings());
-            System.err.printf("building a random %s model with %d layers (%,d parameters)...%n", source.shape,
-                    config.nLayers(), config.parameterCount());
-            weights = RandomWeights.create(config, 1234);
-            name = source.shape + "-x" + config.nLayers() + "-random";
+            weights = source.randomWeights(config);
+            name = source.shape() + "-x" + config.nLayers() + "-random";
         }
         int perRequest = ctx != null ? ctx : config.contextLength();
         if (perRequest > config.contextLength()) {

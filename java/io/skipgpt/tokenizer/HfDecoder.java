@@ -52,14 +52,13 @@ final class HfDecoder {
                 return tokens -> map(tokens, t -> strip(t, content, start, stop));
             }
             case "Metaspace": {
-                String replacement = JsonFields.string(o, "replacement", "\u2581");
-                String scheme = JsonFields.string(o, "prepend_scheme",
-                        JsonFields.bool(o, "add_prefix_space", true) ? "always" : "never");
+                Metaspace m = Metaspace.of(o);
                 // The first token loses its replacement characters (the prepended space) unless nothing was prepended.
                 return tokens -> {
                     List<String> out = new ArrayList<>(tokens.size());
                     for (int i = 0; i < tokens.size(); i++) {
-                        out.add(tokens.get(i).replace(replacement, i == 0 && !scheme.equals("never") ? "" : " "));
+                        out.add(tokens.get(i).replace(m.replacement(),
+                                i == 0 && !m.prependScheme().equals("never") ? "" : " "));
                     }
                     return out;
                 };

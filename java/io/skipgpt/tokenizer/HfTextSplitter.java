@@ -131,16 +131,8 @@ final class HfTextSplitter {
      * input, or never) unless the piece already starts with it; with split, each replacement starts a new word.
      */
     private static UnaryOperator<List<Piece>> metaspace(JsonObject o) {
-        String replacement = JsonFields.string(o, "replacement", "\u2581");
-        if (replacement.codePointCount(0, replacement.length()) != 1) {
-            throw new IllegalArgumentException("Metaspace replacement \"" + replacement + "\" is not one character");
-        }
-        String scheme = JsonFields.string(o, "prepend_scheme",
-                JsonFields.bool(o, "add_prefix_space", true) ? "always" : "never");
-        if (!List.of("always", "first", "never").contains(scheme)) {
-            throw new IllegalArgumentException("Metaspace prepend_scheme " + scheme + " is not supported");
-        }
-        boolean splitWords = JsonFields.bool(o, "split", true);
+        Metaspace m = Metaspace.of(o);
+        String replacement = m.replacement(), scheme = m.prependScheme();
         Pattern delimiter = Pattern.compile(Pattern.quote(replacement));
         return pieces -> {
             List<Piece> out = new ArrayList<>();
@@ -149,7 +141,7 @@ final class HfTextSplitter {
                 boolean prepend = scheme.equals("always") || scheme.equals("first") && p.atStart;
                 if (prepend && !s.startsWith(replacement)) s = replacement + s;
                 Piece q = new Piece(s, p.atStart);
-                out.addAll(splitWords ? split(q, delimiter, Behavior.MERGED_WITH_NEXT, false) : List.of(q));
+                out.addAll(m.split() ? split(q, delimiter, Behavior.MERGED_WITH_NEXT, false) : List.of(q));
             }
             return out;
         };

@@ -22,7 +22,8 @@ class BenchCliTest {
                 "--warmup", "0", "--sparsity", "0.25,0.5", "--device", "cpu", "--json", "--record", results.toString()};
         CliTest.Run r = CliTest.run(args);
         assertEquals(0, r.code(), r.err());
-        JsonArray rows = JsonParser.parseString(r.out()).getAsJsonObject().getAsJsonArray("results");
+        JsonObject out = JsonParser.parseString(r.out()).getAsJsonObject();
+        JsonArray rows = out.getAsJsonArray("results");
         assertEquals(6, rows.size());
         List<String> expected = List.of("pp32 dense", "pp32 random 0.25", "pp32 random 0.50", "tg4 dense",
                 "tg4 random 0.25", "tg4 random 0.50");
@@ -30,9 +31,8 @@ class BenchCliTest {
             JsonObject o = rows.get(i).getAsJsonObject();
             assertEquals(expected.get(i), o.get("test").getAsString() + " " + o.get("variant").getAsString());
             double bound = o.get("flop_bound").getAsDouble();
-            double share = o.get("cpu_share").getAsDouble();
-            assertTrue(Double.isNaN(share) || share >= 0, "CPU share " + share);
-            assertTrue(o.has("tokens_per_cpu_s") && o.has("speedup_by_cpu_time"), o.toString());
+            assertCpuFigures(o, i < 3 ? 32 : 4, out.get("threads").getAsInt());
+            assertTrue(o.has("speedup_by_cpu_time"), o.toString());
             if (i % 3 == 0) {
                 assertEquals(1.0, o.get("speedup").getAsDouble());
                 assertEquals(1.0, bound);
@@ -54,6 +54,25 @@ class BenchCliTest {
         assertEquals("skipgpt", line.getAsJsonArray("command").get(0).getAsString());
         assertEquals("bench", line.getAsJsonArray("command").get(1).getAsString());
         assertEquals(6, line.getAsJsonArray("results").size());
+    }
+
+    /**
+     * cpu_share is CPU seconds / (wall seconds x cores): NaN exactly when the repetition took under 0.1 s (too short
+     * for the 10 ms CPU clock) or there is no CPU clock; otherwise at most 1 but for the clock's rounding, and tied to
+     * the two rates (one repetition: the medians are its figures): tokens/s / tokens per CPU-s = share x cores.
+     */
+    private static void assertCpuFigures(JsonObject o, int tokens, int cores) {
+        double share = o.get("cpu_share").getAsDouble(), rate = o.get("tokens_per_s").getAsDouble();
+        double perCpuSecond = o.get("tokens_per_cpu_s").getAsDouble();
+        double wall = tokens / rate;
+        boolean clock = Files.isReadable(Path.of("/proc/self/stat"));
+        assertEquals(!clock || wall < 0.1, Double.isNaN(share), "a " + wall + " s repetition: " + o);
+        assertEquals(Double.isNaN(share), Double.isNaN(perCpuSecond), o.toString());
+        if (Double.isNaN(share)) return;
+        // user and system time are each read in whole ticks: the difference of two readings overstates by < 2 ticks
+        double cpu = share * wall * cores;
+        assertTrue(cpu >= 0 && cpu < wall * cores + 0.02, cpu + " CPU s in " + wall + " s on " + cores + " cores: " + o);
+        assertEquals(rate / perCpuSecond, share * cores, 1e-9 * share * cores, o.toString());
     }
 
     @Test

@@ -13,6 +13,8 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -131,6 +133,41 @@ class CliTest {
         assertEquals("pp16", o.getAsJsonArray("results").get(0).getAsJsonObject().get("test").getAsString());
         assertEquals("tg4", o.getAsJsonArray("results").get(1).getAsJsonObject().get("test").getAsString());
         assertTrue(o.getAsJsonArray("results").get(1).getAsJsonObject().get("tokens_per_s").getAsDouble() > 0);
+    }
+
+    /** bench and serve take their model from the same options: the same checks, the same errors. */
+    @ParameterizedTest
+    @ValueSource(strings = {"bench", "serve"})
+    void benchAndServeCheckModelOrShapeAlike(String command) {
+        Run neither = run(command, "--device", "cpu");
+        assertNotEquals(0, neither.code());
+        assertTrue(neither.err().contains("Missing required argument") && neither.err().contains("--shape"), neither.err());
+        Run both = run(command, "--model", "m.gguf", "--shape", "tiny", "--device", "cpu");
+        assertNotEquals(0, both.code());
+        assertTrue(both.err().contains("--model=PATH, --shape=NAME are mutually exclusive"), both.err());
+        // serve's --shape model takes its vocabulary from --tokenizer
+        String tokenizer = SharedData.require("models/stories260K/tok512.bin").toString();
+        List<String> shape = command.equals("serve") ? List.of(command, "--tokenizer", tokenizer, "--shape")
+                : List.of(command, "--shape");
+        Run unknown = run(plus(shape, "gpt5"));
+        assertNotEquals(0, unknown.code());
+        assertEquals("error: unknown shape 'gpt5'; known: llama2-7b, llama3-8b, tiny", unknown.err().strip());
+        Run negative = run(plus(shape, "tiny", "--layers", "-1"));
+        assertNotEquals(0, negative.code());
+        assertEquals("error: layers must be >= 0, got -1", negative.err().strip());
+    }
+
+    private static String[] plus(List<String> head, String... tail) {
+        List<String> all = new ArrayList<>(head);
+        all.addAll(List.of(tail));
+        return all.toArray(String[]::new);
+    }
+
+    @Test
+    void serveBuildsAShapeModelOnlyWithATokenizer() {
+        Run r = run("serve", "--shape", "tiny", "--device", "cpu");
+        assertNotEquals(0, r.code());
+        assertEquals("error: --shape needs --tokenizer", r.err().strip());
     }
 
     @Test

@@ -9,6 +9,7 @@ import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaModel;
 import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.model.RandomWeights;
+import io.skipgpt.routing.Gate;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
@@ -63,6 +64,28 @@ class BenchTest {
             List<Bench.Result> tg = new Bench(model, 1).decode(List.of(Bench.Variant.DENSE, random), 5, 0, 1);
             assertEquals(5, tg.get(1).stats().tokens());
             assertEquals("tg5", tg.get(1).figures().label());
+        }
+    }
+
+    /** A repetition of 0.1 s or more has CPU figures: a share of the cores, and the rate per CPU second to match. */
+    @Test
+    void aLongEnoughRepetitionHasCpuFiguresThatAgreeWithItsRate() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(Double.isNaN(ProcessCpu.seconds()), "no /proc/self/stat here");
+        // a gate that keeps every row but first works for 0.1 s, so that its pass is long enough however fast
+        Gate slow = (layer, x, keepAttn, keepMlp) -> {
+            long until = System.nanoTime() + 100_000_000L;
+            while (layer == 0 && System.nanoTime() < until) Thread.onSpinWait();
+            Gate.DENSE.decide(layer, x, keepAttn, keepMlp);
+        };
+        try (LlamaWeights w = RandomWeights.create(CONFIG, 4); Backend b = new CpuBackend();
+                LlamaModel model = new LlamaModel(CONFIG, w, b)) {
+            Bench.Figures f = new Bench(model, 1).prefill(List.of(new Bench.Variant("slow", () -> slow)), 8, 0, 1)
+                    .get(0).figures();
+            int cores = Runtime.getRuntime().availableProcessors();
+            double wall = 8 / f.median(), cpu = f.cpuShare() * wall * cores;
+            // user and system time are each read in whole ticks: the difference of two readings overstates by < 2 ticks
+            assertTrue(cpu >= 0 && cpu < wall * cores + 0.02, cpu + " CPU s in " + wall + " s on " + cores + " cores");
+            assertEquals(f.median() / f.perCpuSecond(), f.cpuShare() * cores, 1e-9 * f.cpuShare() * cores);
         }
     }
 

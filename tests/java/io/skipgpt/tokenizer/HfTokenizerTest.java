@@ -84,6 +84,20 @@ class HfTokenizerTest {
     }
 
     @Test
+    void aMetaspaceDecoderIsCheckedAsThePreTokenizerIs() throws Exception {
+        JsonObject json = TokenizerJson.toJson(Llama2cTokenizer.read(TestData.tok512()));
+        Path file = dir.resolve("tokenizer.json");
+        json.add("decoder", JsonParser.parseString("{\"type\": \"Metaspace\", \"replacement\": \"__\"}"));
+        Files.writeString(file, json.toString());
+        ModelFormatException e = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
+        assertEquals(file + ": unusable tokenizer: Metaspace replacement \"__\" is not one character", e.getMessage());
+        json.add("decoder", JsonParser.parseString("{\"type\": \"Metaspace\", \"prepend_scheme\": \"sometimes\"}"));
+        Files.writeString(file, json.toString());
+        e = assertThrows(ModelFormatException.class, () -> HfTokenizer.load(dir));
+        assertEquals(file + ": unusable tokenizer: Metaspace prepend_scheme sometimes is not supported", e.getMessage());
+    }
+
+    @Test
     void syntheticTokenizerSurvivesTokenizerJsonExactly() throws Exception {
         // Byte tokens for all bytes, single characters, and random merged pieces with distinct scores.
         List<String> pieces = new ArrayList<>(List.of("<unk>", "<s>", "</s>"));
