@@ -50,6 +50,16 @@ inline int row_threads(int units) {
 
 inline bool aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
+// x rounded to bf16 bits, to nearest even: adding 0x7FFF, plus 1 when the kept half is odd, carries into the kept
+// half exactly when the dropped half is above the midpoint, or at it with an odd kept half; a carry out of the
+// mantissa bumps the exponent, which is right (the largest finite values round up to inf). Integer arithmetic,
+// so --use_fast_math's flush-to-zero cannot touch subnormals.
+__device__ __forceinline__ uint16_t bf16_bits(float x) {
+    uint32_t bits = __float_as_uint(x);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((bits >> 16) | 0x0040u);  // NaN: quiet, never inf
+    return (uint16_t)((bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16);
+}
+
 }  // namespace sg
 
 #endif

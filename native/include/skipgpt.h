@@ -261,6 +261,13 @@ void sg_cuda_dropout_mask(float *mask, int64_t len, double rate, uint64_t key, u
  * A NaN stays a NaN: sign and top payload bits kept, quiet bit set (plain rounding could carry it into inf). */
 void sg_cuda_f32_to_bf16(uint16_t *out, const float *x, int64_t len, void *stream);
 
+/* The middle of attention computed as two bf16 GEMMs (the CUDA backend at bf16): s[heads, rows, t] holds the
+ * scaled scores q.k / sqrt(head_dim) of query row r against every key t' < t, for each head; query r sees keys
+ * 0..pos[r] (pos[r] < t). p[h, r, t'] = bf16(softmax of s[h, r, 0..pos[r]])[t'] for t' <= pos[r], 0 beyond, so
+ * that p times V sums the visible values only. */
+void sg_cuda_attention_probs_bf16(uint16_t *p, const float *s, const int32_t *pos, int rows, int heads, int t,
+                                  void *stream);
+
 #ifdef __cplusplus
 }
 #endif

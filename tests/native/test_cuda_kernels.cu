@@ -419,6 +419,33 @@ void check_f32_to_bf16(int64_t len, int offset) {
     checker.compare("f32_to_bf16", shape, dout.host().data(), want.data(), total, 0.0);
 }
 
+// Causal softmax into bf16 probabilities against a double softmax: each probability within bf16 rounding (2^-9
+// relative) and __expf's error; exact zeros past each row's position (the output starts as NaN bits).
+void check_attention_probs(int rows, int heads, int t) {
+    std::vector<int32_t> pos(rows);
+    for (int r = 0; r < rows; r++) pos[r] = r == 0 ? t - 1 : (int)rng.below(t);
+    auto s = random_floats(rng, (size_t)heads * rows * t, -8.0f, 8.0f);
+    std::vector<double> want(s.size(), 0.0);
+    for (int h = 0; h < heads; h++)
+        for (int r = 0; r < rows; r++) {
+            const float *sr = s.data() + ((size_t)h * rows + r) * t;
+            double mx = -INFINITY, sum = 0;
+            for (int j = 0; j <= pos[r]; j++) mx = std::max(mx, (double)sr[j]);
+            for (int j = 0; j <= pos[r]; j++) sum += std::exp(sr[j] - mx);
+            for (int j = 0; j <= pos[r]; j++) want[((size_t)h * rows + r) * t + j] = std::exp(sr[j] - mx) / sum;
+        }
+    Dev<float> ds(s);
+    Dev<int32_t> dpos(pos);
+    Dev<uint16_t> dp(std::vector<uint16_t>(s.size(), 0x7F81u));
+    sg_cuda_attention_probs_bf16(dp.p, ds.p, dpos.p, rows, heads, t, stream);
+    KERNEL_DONE();
+    std::vector<uint16_t> bits = dp.host();
+    std::vector<float> got(bits.size());
+    for (size_t i = 0; i < bits.size(); i++) got[i] = from_bits((uint32_t)bits[i] << 16);
+    std::snprintf(shape, sizeof shape, "rows=%d heads=%d t=%d", rows, heads, t);
+    checker.compare("attention_probs_bf16", shape, got.data(), want.data(), want.size(), 4e-3);
+}
+
 // The generator on the device gives the host's bits: the Gumbel noise of CPU and GPU training is one stream.
 __global__ void philox_kernel(uint32_t *out, const uint32_t *in, int count) {
     const int t = blockIdx.x * blockDim.x + threadIdx.x;
@@ -662,6 +689,9 @@ int main() {
 
     for (int64_t len : {0, 1, 7, 24, 1000, 65537, (1 << 22) + 5})
         for (int offset : {0, 1, 3}) check_f32_to_bf16(len, offset);
+    check_attention_probs(1, 1, 1);
+    check_attention_probs(37, 3, 300);
+    check_attention_probs(64, 8, 4099);
 
     check_philox(100000);
     for (bool noise : {false, true})

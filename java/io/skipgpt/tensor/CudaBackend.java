@@ -10,6 +10,7 @@ import static org.bytedeco.cuda.global.cublas.CUBLAS_TF32_TENSOR_OP_MATH;
 import static org.bytedeco.cuda.global.cublas.cublasCreate_v2;
 import static org.bytedeco.cuda.global.cublas.cublasDestroy_v2;
 import static org.bytedeco.cuda.global.cublas.cublasGemmEx;
+import static org.bytedeco.cuda.global.cublas.cublasGemmStridedBatchedEx;
 import static org.bytedeco.cuda.global.cublas.cublasGetStatusString;
 import static org.bytedeco.cuda.global.cublas.cublasSetMathMode;
 import static org.bytedeco.cuda.global.cublas.cublasSetStream_v2;
@@ -51,6 +52,7 @@ import org.bytedeco.cuda.global.cublas;
 import org.bytedeco.cuda.global.cudart;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -75,8 +77,8 @@ import org.bytedeco.javacpp.Pointer;
  * threshold: unlimited), so a loop that frees and allocates the same sizes costs no device allocation after its
  * first pass. Ops allocate nothing in a steady state: cuBLAS gets one {@value #WORKSPACE_BYTES}-byte workspace at
  * start (the size NVIDIA recommends for Hopper), {@link #sumOfSquares} one double for its sum, the attention
- * kernels keep their split-key scratch in a private pool of their own, and the bf16 GEMMs round their activation
- * operand into one scratch tensor that grows to the largest operand seen and is kept. Closing the backend frees
+ * kernels keep their split-key scratch in a private pool of their own, and the bf16 GEMMs and the bf16 attention
+ * keep their operands in scratch tensors that grow to the largest size seen and are kept. Closing the backend frees
  * every tensor it allocated that is still open (closing such a tensor afterwards does nothing).
  *
  * <p><b>Precision.</b> {@link Precision#FP32}, the default, is the exact path: cuBLAS {@code cublasSgemm} in its
@@ -89,9 +91,16 @@ import org.bytedeco.javacpp.Pointer;
  * accumulation and fp32 output on the tensor cores: about 1e-2 relative (bf16 keeps 8 significant bits), growing
  * like sqrt(k). matmulBackward gives dx through a bf16 weight the same way (dy rounded to bf16); a bf16 weight is
  * frozen, so its dw is refused. At BF16 the GEMMs on fp32 weights (weights not made by uploadWeight, and every dw)
- * run as at TF32: the mode is for speed, and an exact fp32 GEMM beside bf16 ones would be the slowest op. Only
- * GEMMs are affected: every kernel of {@code native/cuda} computes in fp32 (attention included) and accumulates in
- * fp32.
+ * run as at TF32: the mode is for speed, and an exact fp32 GEMM beside bf16 ones would be the slowest op.
+ *
+ * <p>At BF16, attention over {@value #GEMM_ATTENTION_MIN_ROWS} or more queries (a prefill) runs on the tensor cores
+ * as well, as two GEMMs ({@link #gemmAttention}): q, k and v rounded to bf16, the scores q·kᵀ / sqrt(headDim) of
+ * every key into fp32, a causal softmax into bf16 probabilities, their product with v into fp32. It computes the
+ * scores of keys a query does not see and masks them after (twice the causal FLOPs of the fp32 kernel, on units
+ * an order of magnitude faster) in chunks of queries whose scores take at most {@value #SCORES_BYTES} bytes. The
+ * probabilities keep 8 significant bits: about 1e-2 relative, like the bf16 GEMMs. Decode steps, calls with
+ * per-query cache starts and attention's backward stay on the fp32 kernels, as does every other kernel of
+ * {@code native/cuda}.
  */
 public final class CudaBackend implements Backend {
     /** How cuBLAS computes matmul and matmulBackward, and how {@link #uploadWeight} stores (see the class comment). */
@@ -101,20 +110,33 @@ public final class CudaBackend implements Backend {
 
     private static final OpChecks CHECK = new OpChecks(Device.CUDA);
     private static final long WORKSPACE_BYTES = 32L << 20;
+    /** Queries from which attention at BF16 runs as GEMMs; fewer leave the tensor cores idle (see the class comment). */
+    static final int GEMM_ATTENTION_MIN_ROWS = 64;
+    /** The most memory the fp32 scores of one chunk of queries take in the BF16 attention, by default. */
+    static final long SCORES_BYTES = 256L << 20;
+
+    /** Scratch tensors, each [capacity, 1], grown when a larger one is asked for and kept (see the class comment). */
+    private enum Scratch {
+        /** the activation operand of a bf16 GEMM */
+        GEMM_OPERAND,
+        /** the bf16 attention's q, k, v rounded to bf16; its fp32 scores and bf16 probabilities */
+        ATTENTION_Q, ATTENTION_K, ATTENTION_V, ATTENTION_SCORES, ATTENTION_PROBS
+    }
 
     private final Precision precision;
+    /** The bf16 attention's budget for one chunk's scores: {@link #SCORES_BYTES} but in tests of the chunking. */
+    private final long scoresBytes;
     private final CUstream_st stream = new CUstream_st();
     private final cublasContext blas = new cublasContext();
     private final Pointer workspace = new Pointer();
-    /** Host scalars for cuBLAS's alpha and beta (pointer mode host). */
-    private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f);
+    /** Host scalars for cuBLAS's alpha and beta (pointer mode host, read when the call is made). */
+    private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f), scoreScale = new FloatPointer(1);
     /** {@link #sumOfSquares}' accumulator: one double on the device, and where it comes back to. */
     private final Pointer squares = new Pointer();
     private final DoublePointer squaresOnHost = new DoublePointer(1);
     /** Device memory of every tensor allocated here and not yet closed. */
     private final Set<Pointer> live = Collections.newSetFromMap(new IdentityHashMap<>());
-    /** The activation operand of a bf16 GEMM, rounded to bf16: [capacity, 1], grown when an operand is larger. */
-    private Tensor bf16Operand;
+    private final Tensor[] scratch = new Tensor[Scratch.values().length];
     private boolean streamCreated, blasCreated, closed;
 
     /**
@@ -123,8 +145,13 @@ public final class CudaBackend implements Backend {
      * Call it only where {@link GpuProbe} found a device: without an NVIDIA driver the CUDA libraries cannot load.
      */
     public static Backend open(Precision precision) {
+        return open(precision, SCORES_BYTES);
+    }
+
+    /** As {@link #open(Precision)}, with another budget for the bf16 attention's scores (tests cut it small). */
+    static Backend open(Precision precision, long scoresBytes) {
         loadLibraries();
-        return new CudaBackend(precision);
+        return new CudaBackend(precision, scoresBytes);
     }
 
     private static void loadLibraries() {
@@ -139,8 +166,9 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private CudaBackend(Precision precision) {
+    private CudaBackend(Precision precision, long scoresBytes) {
         this.precision = precision;
+        this.scoresBytes = scoresBytes;
         try {
             cuda(cudaSetDevice(0), "cudaSetDevice(0)");
             int[] pools = {0};
@@ -266,6 +294,10 @@ public final class CudaBackend implements Backend {
     public void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, Tensor keyStarts,
                           int nHeads, int nKvHeads, int headDim) {
         CHECK.attention(out, q, k, v, positions, keyStarts, nHeads, nKvHeads, headDim);
+        if (precision == Precision.BF16 && keyStarts == null && q.rows() >= GEMM_ATTENTION_MIN_ROWS) {
+            gemmAttention(out, q, k, v, positions, nHeads, nKvHeads, headDim);
+            return;
+        }
         NativeCuda.attention(out.floatPointer(), q.floatPointer(), k.floatPointer(), v.floatPointer(),
                 positions.intPointer(), keyStarts == null ? null : keyStarts.intPointer(), q.rows(), nHeads, nKvHeads,
                 headDim, stream());
@@ -498,6 +530,7 @@ public final class CudaBackend implements Backend {
         }
         one.close();
         zero.close();
+        scoreScale.close();
         squaresOnHost.close();
     }
 
@@ -512,7 +545,7 @@ public final class CudaBackend implements Backend {
                       FloatPointer beta, Tensor c, int ldc) {
         stream();
         if (a.dtype() == Tensor.DType.BF16) {
-            Tensor b16 = toBf16(b);
+            Tensor b16 = toBf16(Scratch.GEMM_OPERAND, b);
             // void* arguments: JavaCPP adds their positions in bytes
             blas(cublasGemmEx(blas, transA, transB, m, n, k, one, a.bytePointer(), CUDA_R_16BF, lda, b16.bytePointer(),
                     CUDA_R_16BF, ldb, beta, c.bytePointer(), CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
@@ -524,20 +557,75 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * src rounded to bf16, in the scratch tensor (valid until the next bf16 GEMM is queued; the stream orders
-     * its reuse after the GEMM that reads it). Grows it when src is larger than every operand before.
+     * Attention at BF16 for many queries, as two strided-batched GEMMs around a causal softmax (see the class
+     * comment). Row-major [r, c] is column-major [c, r], so each product is computed transposed, one cuBLAS call
+     * per query head j of a GQA group, batched over the kv heads g (query head g * group + j reads kv head g):
+     * <pre>
+     *   scoresᵀ[t, rows] of head h = K_g[t, hd] · Q_h[rows, hd]ᵀ / sqrt(hd)   scores: [heads, rows, t] fp32
+     *   probs = causal softmax of the scores, bf16                               probs:  [heads, rows, t] bf16
+     *   outᵀ[hd, rows] of head h   = V_g[t, hd]ᵀ · probs_h[rows, t]ᵀ             into out's columns of head h
+     * </pre>
      */
-    private Tensor toBf16(Tensor src) {
-        int len = Math.toIntExact(src.size());
-        if (bf16Operand == null || bf16Operand.rows() < len) {
-            if (bf16Operand != null) bf16Operand.close(); // stream-ordered: after the GEMMs already queued
-            bf16Operand = null; // a failed allocation below must not leave the closed tensor in place
-            bf16Operand = uninitialised(Tensor.DType.BF16, new int[] {len, 1});
+    private void gemmAttention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, int nHeads, int nKvHeads,
+                               int headDim) {
+        int n = q.rows(), t = k.rows(), group = nHeads / nKvHeads, qCols = q.cols(), kvCols = k.cols();
+        Tensor qb = toBf16(Scratch.ATTENTION_Q, q), kb = toBf16(Scratch.ATTENTION_K, k), vb = toBf16(Scratch.ATTENTION_V, v);
+        int chunk = (int) Math.max(1, Math.min(n, scoresBytes / ((long) Float.BYTES * nHeads * t)));
+        Tensor scores = scratch(Scratch.ATTENTION_SCORES, Tensor.DType.F32, (long) nHeads * chunk * t);
+        Tensor probs = scratch(Scratch.ATTENTION_PROBS, Tensor.DType.BF16, (long) nHeads * chunk * t);
+        scoreScale.put(0, (float) (1 / Math.sqrt(headDim)));
+        for (int row0 = 0; row0 < n; row0 += chunk) {
+            int rows = Math.min(chunk, n - row0);
+            long head = (long) rows * t; // elements of one head's scores (and probabilities)
+            for (int j = 0; j < group; j++) {
+                blas(cublasGemmStridedBatchedEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, t, rows, headDim, scoreScale,
+                        at(kb, 0), CUDA_R_16BF, kvCols, headDim,
+                        at(qb, (long) row0 * qCols + (long) j * headDim), CUDA_R_16BF, qCols, (long) group * headDim,
+                        zero, at(scores, j * head), CUDA_R_32F, t, group * head,
+                        nKvHeads, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "attention scores (cublasGemmStridedBatchedEx)");
+            }
+            IntPointer chunkPositions = new IntPointer(positions.intPointer());
+            chunkPositions.position(chunkPositions.position() + row0);
+            NativeCuda.attentionProbsBf16(probs.bf16Pointer(), scores.floatPointer(), chunkPositions, rows, nHeads, t,
+                    stream());
+            launched("attention probabilities");
+            for (int j = 0; j < group; j++) {
+                blas(cublasGemmStridedBatchedEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, headDim, rows, t, one,
+                        at(vb, 0), CUDA_R_16BF, kvCols, headDim,
+                        at(probs, j * head), CUDA_R_16BF, t, group * head,
+                        zero, at(out, (long) row0 * qCols + (long) j * headDim), CUDA_R_32F, qCols, (long) group * headDim,
+                        nKvHeads, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT), "attention output (cublasGemmStridedBatchedEx)");
+            }
         }
-        Tensor b16 = bf16Operand.rows(0, len).reshape(src.shape());
-        NativeCuda.f32ToBf16(b16.bf16Pointer(), src.floatPointer(), len, stream());
+    }
+
+    /** The address of element {@code index} of t (row-major), for cuBLAS's void* operands. */
+    private static Pointer at(Tensor t, long index) {
+        Pointer p = t.bytePointer();
+        return p.position(p.position() + index * t.dtype().bytes);
+    }
+
+    /**
+     * src rounded to bf16, in a scratch tensor (valid until that scratch is next filled; the stream orders its
+     * reuse after the work that reads it).
+     */
+    private Tensor toBf16(Scratch which, Tensor src) {
+        Tensor b16 = scratch(which, Tensor.DType.BF16, src.size()).reshape(src.shape());
+        NativeCuda.f32ToBf16(b16.bf16Pointer(), src.floatPointer(), src.size(), stream());
         launched("f32 to bf16");
         return b16;
+    }
+
+    /** The first len elements of a scratch tensor, which grows to len when it is smaller. */
+    private Tensor scratch(Scratch which, Tensor.DType dtype, long len) {
+        int capacity = Math.toIntExact(len);
+        Tensor s = scratch[which.ordinal()];
+        if (s == null || s.rows() < capacity) {
+            if (s != null) s.close(); // stream-ordered: after the work already queued that reads it
+            scratch[which.ordinal()] = null; // a failed allocation below must not leave the closed tensor in place
+            scratch[which.ordinal()] = uninitialised(dtype, new int[] {capacity, 1});
+        }
+        return scratch[which.ordinal()].rows(0, capacity);
     }
 
     /** Fresh device memory for a tensor (at least one element, so that every tensor has its own address). */

@@ -28,6 +28,10 @@ final class NativeCuda {
     @Name("sg_cuda_f32_to_bf16")
     static native void f32ToBf16(@Cast("uint16_t*") ShortPointer out, FloatPointer x, long len, Pointer stream);
 
+    @Name("sg_cuda_attention_probs_bf16")
+    static native void attentionProbsBf16(@Cast("uint16_t*") ShortPointer p, FloatPointer s, IntPointer pos, int rows,
+                                          int heads, int t, Pointer stream);
+
     @Name("sg_cuda_rmsnorm")
     static native void rmsnorm(FloatPointer out, FloatPointer x, FloatPointer w, int n, int d, float eps,
                                Pointer stream);

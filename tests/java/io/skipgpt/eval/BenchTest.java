@@ -3,6 +3,7 @@ package io.skipgpt.eval;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import io.skipgpt.model.KvCache;
 import io.skipgpt.model.LlamaConfig;
@@ -70,7 +71,7 @@ class BenchTest {
     /** A repetition of 0.1 s or more has CPU figures: a share of the cores, and the rate per CPU second to match. */
     @Test
     void aLongEnoughRepetitionHasCpuFiguresThatAgreeWithItsRate() {
-        org.junit.jupiter.api.Assumptions.assumeFalse(Double.isNaN(ProcessCpu.seconds()), "no /proc/self/stat here");
+        assumeFalse(Double.isNaN(ProcessCpu.seconds()), "no /proc/self/stat here");
         // a gate that keeps every row but first works for 0.1 s, so that its pass is long enough however fast
         Gate slow = (layer, x, keepAttn, keepMlp) -> {
             long until = System.nanoTime() + 100_000_000L;
@@ -92,7 +93,7 @@ class BenchTest {
     @Test
     void processCpuTimeGrowsWithWork() {
         double before = ProcessCpu.seconds();
-        org.junit.jupiter.api.Assumptions.assumeFalse(Double.isNaN(before), "no /proc/self/stat here");
+        assumeFalse(Double.isNaN(before), "no /proc/self/stat here");
         // busy until 0.1 CPU seconds are counted (however busy the machine), or give up after 30 s of wall time
         long deadline = System.nanoTime() + 30_000_000_000L;
         double x = 0;

@@ -287,6 +287,34 @@ class CudaBackendTest {
                 (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos), heads, kvHeads, headDim));
     }
 
+    /**
+     * At BF16, 64 queries and more run as two bf16 GEMMs around a causal softmax: a dense prefill with GQA, a
+     * routed one (scattered positions, a long cache), and one whose scores are cut into many query chunks by a
+     * small budget. Fewer queries take the fp32 kernel, exactly as at FP32.
+     */
+    @Test
+    void attentionAtBf16() {
+        try (Backend chunked = CudaBackend.open(CudaBackend.Precision.BF16, 64 << 10)) {
+            attentionAtBf16("prefill 300, GQA 4", cudaBf16, t.ints(range(0, 300)), 300, 8, 2, 64);
+            attentionAtBf16("routed prefill 100 of 400, LLaMA-3 heads", cudaBf16, t.distinct(100, 400), 400, 32, 8, 128);
+            attentionAtBf16("prefill 333 in chunks of 16", chunked, t.ints(range(0, 333)), 333, 8, 4, 32);
+            attentionAtBf16("head_dim 80, 64 queries in chunks", chunked, t.ints(range(136, 200)), 200, 4, 1, 80);
+        }
+        Tensor pos = t.ints(range(0, CudaBackend.GEMM_ATTENTION_MIN_ROWS - 1));
+        int n = (int) pos.size();
+        Tensor q = t.uniform(-3, 3, n, 64), k = t.uniform(-1, 1, n, 32), v = t.uniform(-1, 1, n, 32);
+        compare("attention bf16, few queries", "fp32 kernel", FP32, cudaBf16, new int[] {n, 64},
+                (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos), 4, 2, 16));
+    }
+
+    private void attentionAtBf16(String label, Backend gpu, Tensor pos, int cache, int heads, int kvHeads, int headDim) {
+        int n = (int) pos.size();
+        Tensor q = t.uniform(-3, 3, n, heads * headDim);
+        Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
+        compare("attention bf16", label, BF16, gpu, new int[] {n, heads * headDim},
+                (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos), heads, kvHeads, headDim));
+    }
+
     @Test
     void attentionWithKeyStarts() {
         // Per-query caches in one k, v (the per-query kernel): every head size class it takes (32, 64, 128 and 256
