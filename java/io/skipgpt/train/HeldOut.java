@@ -11,7 +11,9 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Held-out figures of a model the way inference runs it: perplexity over a dataset's held-out examples, with
@@ -33,13 +35,17 @@ public record HeldOut(double nll, double ppl, double moduleSparsity, double flop
                 RouterGate gate = routers == null ? null
                         : new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
             Routing routing = Routing.routed(gate == null ? Gate.DENSE : gate, stats);
-            Perplexity.Result total = new Perplexity.Result(0, 0, 0);
+            List<int[]> examples = new ArrayList<>();
+            int longest = 2; // the least context perplexity takes, for want of examples
             for (int s = 0; s < held.size(); s++) {
                 int[] in = held.inputs()[s], tg = held.targets()[s];
                 int[] ids = Arrays.copyOf(in, in.length + 1);
                 ids[in.length] = tg[tg.length - 1];
-                total = total.plus(new Perplexity(model, null, ids.length, routing).scoreIds(ids));
+                examples.add(ids);
+                longest = Math.max(longest, ids.length);
             }
+            // A context of the longest example: each is one window.
+            Perplexity.Result total = new Perplexity(model, null, longest, routing).score(examples, null);
             return new HeldOut(total.meanNll(), total.ppl(), stats.moduleSparsity(), stats.flopSaving(),
                     stats.attnKeep(), stats.mlpKeep());
         }

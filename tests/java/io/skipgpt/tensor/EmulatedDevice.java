@@ -15,14 +15,15 @@ import org.bytedeco.javacpp.Pointer;
  * server — runs here unchanged, and a forgotten host access fails the test instead of crashing a GPU machine.
  *
  * <p>It checks what the real device backend checks (every tensor on the device, copies between host and device
- * only through {@link #copy}) and counts the copies, so tests can see round trips. It does not emulate
- * asynchrony, precision or device index trust (the CPU kernels behind it still check index values).
+ * only through {@link #copy}) and counts the copies and the allocations, so tests can see round trips and buffers
+ * made again. It does not emulate asynchrony, precision or device index trust (the CPU kernels behind it still
+ * check index values).
  */
 public final class EmulatedDevice implements Backend {
     private static final OpChecks CHECK = new OpChecks(Device.CUDA);
     private final CpuBackend cpu = new CpuBackend();
     private final Set<Pointer> live = Collections.newSetFromMap(new IdentityHashMap<>());
-    private long uploads, downloads;
+    private long uploads, downloads, allocations;
 
     @Override
     public String name() {
@@ -44,6 +45,11 @@ public final class EmulatedDevice implements Backend {
         return downloads;
     }
 
+    /** Device tensors allocated so far. */
+    public long allocations() {
+        return allocations;
+    }
+
     /** Device tensors allocated and not yet closed. */
     public int liveTensors() {
         return live.size();
@@ -55,6 +61,7 @@ public final class EmulatedDevice implements Backend {
         Pointer memory = dtype == Tensor.DType.F32 ? new FloatPointer(n) : new IntPointer(n);
         memory.zero();
         live.add(memory);
+        allocations++;
         return Tensor.onDevice(dtype, shape, Device.CUDA, memory, () -> {
             if (live.remove(memory)) memory.close();
         });
