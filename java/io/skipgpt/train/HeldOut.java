@@ -24,17 +24,21 @@ public record HeldOut(double nll, double ppl, double moduleSparsity, double flop
     /** Scores {@code data}'s held-out examples; {@code routers} may be null (dense). */
     public static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset data,
                                    Routers routers, Adapter adapter) {
-        return evaluate(config, weights, backend, data.heldOut(), routers, adapter);
+        try (RouterGate gate = routers == null ? null
+                : new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
+            return evaluate(config, weights, backend, data.heldOut(), gate == null ? Gate.DENSE : gate, adapter);
+        }
     }
 
-    /** Scores examples (each its inputs and the last target) from an empty cache apiece. */
-    public static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset.Batch held,
-                                   Routers routers, Adapter adapter) {
+    /**
+     * Scores examples (each its inputs and the last target) from an empty cache apiece, routed by {@code gate}
+     * (deterministic; {@link Gate#DENSE} without routers), which the caller owns.
+     */
+    static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset.Batch held,
+                            Gate gate, Adapter adapter) {
         RoutingStats stats = new RoutingStats(config);
-        try (LlamaModel model = new LlamaModel(config, weights, backend, adapter);
-                RouterGate gate = routers == null ? null
-                        : new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
-            Routing routing = Routing.routed(gate == null ? Gate.DENSE : gate, stats);
+        try (LlamaModel model = new LlamaModel(config, weights, backend, adapter)) {
+            Routing routing = Routing.routed(gate, stats);
             List<int[]> examples = new ArrayList<>();
             int longest = 2; // the least context perplexity takes, for want of examples
             for (int s = 0; s < held.size(); s++) {
