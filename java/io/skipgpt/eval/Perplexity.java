@@ -90,30 +90,51 @@ public final class Perplexity {
         return out;
     }
 
-    /** Scores documents made by {@link #encode}; {@code progress} as for {@link #score(String, IntConsumer)}. */
+    /**
+     * Scores documents made by {@link #encode}; {@code progress} as for {@link #score(String, IntConsumer)}. One cache
+     * and one set of logits serve every window, sized for the longest.
+     */
     public Result score(List<int[]> documents, IntConsumer progress) {
         Result total = new Result(0, 0, 0);
-        for (int[] ids : documents) {
-            total = total.plus(scoreIds(ids));
-            if (progress != null) progress.accept((int) total.tokens());
+        if (documents.isEmpty()) return total;
+        int longest = 0;
+        for (int[] ids : documents) longest = Math.max(longest, ids.length);
+        try (Windows windows = new Windows(Math.min(context, longest))) {
+            for (int[] ids : documents) {
+                total = total.plus(windows.score(ids));
+                if (progress != null) progress.accept((int) total.tokens());
+            }
         }
         return total;
     }
 
-    /**
-     * Scores one document given as ids (BOS included). Logits and losses stay on the model's device; only the
-     * targets go up and the per-token losses come down.
-     */
+    /** Scores one document given as ids (BOS included). */
     public Result scoreIds(int[] ids) {
-        double nll = 0;
-        long count = 0;
-        int stride = context - 1;
-        int rows = Math.min(context, ids.length);
-        Backend backend = model.backend();
-        try (KvCache cache = model.newCache(rows);
-                Tensor logits = backend.allocate(Tensor.DType.F32, rows, model.config().vocabSize());
-                Tensor losses = backend.allocate(Tensor.DType.F32, rows, 1);
-                Tensor targets = backend.allocate(Tensor.DType.I32, rows, 1)) {
+        return score(List.of(ids), null);
+    }
+
+    /**
+     * What scoring a window needs, on the model's device, for windows of up to {@code rows} tokens: the cache, the
+     * logits [rows, vocab], the targets and the losses [rows, 1]. Logits and losses stay there; only the targets go
+     * up and the per-token losses come down.
+     */
+    private final class Windows implements AutoCloseable {
+        private final Backend backend = model.backend();
+        private final KvCache cache;
+        private final Tensor logits, losses, targets;
+
+        Windows(int rows) {
+            cache = model.newCache(rows);
+            logits = backend.allocate(Tensor.DType.F32, rows, model.config().vocabSize());
+            losses = backend.allocate(Tensor.DType.F32, rows, 1);
+            targets = backend.allocate(Tensor.DType.I32, rows, 1);
+        }
+
+        // Every window of one document, each from an empty cache.
+        Result score(int[] ids) {
+            double nll = 0;
+            long count = 0;
+            int stride = context - 1;
             for (int start = 0; start < ids.length - 1; start += stride) {
                 int end = Math.min(start + context, ids.length);
                 int n = end - start;
@@ -134,7 +155,15 @@ public final class Perplexity {
                 count += n - 1;
                 if (end == ids.length) break;
             }
+            return new Result(nll, count, 1);
         }
-        return new Result(nll, count, 1);
+
+        @Override
+        public void close() {
+            cache.close();
+            logits.close();
+            losses.close();
+            targets.close();
+        }
     }
 }

@@ -33,9 +33,10 @@ import java.util.Set;
  *
  * <p><b>Devices.</b> The model runs on its backend's device: weights are uploaded once when it is built (unless
  * they already live there), activations and KV caches are allocated there. Only small things cross to and from
- * the host per pass: token ids and positions up, the gate's decisions (a gate reads its router logits, [n, 4]),
- * then per routed sublayer the kept rows' indices up, and the logits down when the caller's logits tensor is on
- * the host. A GEMM needs its row count on the host anyway, so the kept count costs no extra synchronisation.
+ * the host per pass: token ids and positions up, the gate's decisions down (a router gate's [2, n] gates per layer,
+ * its [n, 4] logits when it samples), then per routed sublayer the kept rows' indices up, and the logits down when
+ * the caller's logits tensor is on the host. A GEMM needs its row count on the host anyway, so the kept count costs
+ * no extra synchronisation.
  */
 public final class LlamaModel implements AutoCloseable {
     private final LlamaConfig config;

@@ -11,7 +11,9 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * Held-out figures of a model the way inference runs it: perplexity over a dataset's held-out examples, with
@@ -22,24 +24,32 @@ public record HeldOut(double nll, double ppl, double moduleSparsity, double flop
     /** Scores {@code data}'s held-out examples; {@code routers} may be null (dense). */
     public static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset data,
                                    Routers routers, Adapter adapter) {
-        return evaluate(config, weights, backend, data.heldOut(), routers, adapter);
+        try (RouterGate gate = routers == null ? null
+                : new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
+            return evaluate(config, weights, backend, data.heldOut(), gate == null ? Gate.DENSE : gate, adapter);
+        }
     }
 
-    /** Scores examples (each its inputs and the last target) from an empty cache apiece. */
-    public static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset.Batch held,
-                                   Routers routers, Adapter adapter) {
+    /**
+     * Scores examples (each its inputs and the last target) from an empty cache apiece, routed by {@code gate}
+     * (deterministic; {@link Gate#DENSE} without routers), which the caller owns.
+     */
+    static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset.Batch held,
+                            Gate gate, Adapter adapter) {
         RoutingStats stats = new RoutingStats(config);
-        try (LlamaModel model = new LlamaModel(config, weights, backend, adapter);
-                RouterGate gate = routers == null ? null
-                        : new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
-            Routing routing = Routing.routed(gate == null ? Gate.DENSE : gate, stats);
-            Perplexity.Result total = new Perplexity.Result(0, 0, 0);
+        try (LlamaModel model = new LlamaModel(config, weights, backend, adapter)) {
+            Routing routing = Routing.routed(gate, stats);
+            List<int[]> examples = new ArrayList<>();
+            int longest = 2; // the least context perplexity takes, for want of examples
             for (int s = 0; s < held.size(); s++) {
                 int[] in = held.inputs()[s], tg = held.targets()[s];
                 int[] ids = Arrays.copyOf(in, in.length + 1);
                 ids[in.length] = tg[tg.length - 1];
-                total = total.plus(new Perplexity(model, null, ids.length, routing).scoreIds(ids));
+                examples.add(ids);
+                longest = Math.max(longest, ids.length);
             }
+            // A context of the longest example: each is one window.
+            Perplexity.Result total = new Perplexity(model, null, longest, routing).score(examples, null);
             return new HeldOut(total.meanNll(), total.ppl(), stats.moduleSparsity(), stats.flopSaving(),
                     stats.attnKeep(), stats.mlpKeep());
         }

@@ -6,6 +6,8 @@ import io.skipgpt.lora.LoraConfig;
 import io.skipgpt.lora.PeftDirectory;
 import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaWeights;
+import io.skipgpt.routing.Gate;
+import io.skipgpt.routing.RouterGate;
 import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Tensor;
@@ -24,7 +26,8 @@ import java.util.Map;
  * the loop, its atomic checkpoints and exact resume are {@link TrainingLoop}'s.
  *
  * <p>On a device backend the whole step runs there — the passes, the gates' sampling, AdamW — on copies of the base
- * weights, the routers and the adapter, which trains there; the adapter comes to the host for the result.
+ * weights, the routers and the adapter, which trains there; held-out evaluations use the same copies, and the
+ * adapter comes to the host only for the result.
  */
 public final class LoraTrainer {
     /** How the gates decide while the adapter trains. */
@@ -89,10 +92,12 @@ public final class LoraTrainer {
                 OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> routerWeight = routers == null ? null : OnBackend.of(routers.weight(), backend);
                 OnBackend<Tensor> routerBias = routers == null ? null : OnBackend.of(routers.bias(), backend);
-                OnBackend<LoraAdapter> loraOn = OnBackend.of(lora, backend)) {
+                OnBackend<LoraAdapter> loraOn = OnBackend.of(lora, backend);
+                RouterGate gate = routers == null ? null
+                        : RouterGate.deterministic(routerWeight.get(), routerBias.get(), backend)) {
             GatedLlama gated = new GatedLlama(config, base.get(), backend, routers == null ? null : routerWeight.get(),
                     routers == null ? null : routerBias.get(), loraOn.get());
-            Stage stage = new Stage(lora, base.get(), loraOn, grads, gated);
+            Stage stage = new Stage(lora, base.get(), loraOn, grads, gated, gate == null ? Gate.DENSE : gate);
             return new TrainingLoop(config, backend, data, settings, out, progress).run(stage, resume, stopAfter);
         }
     }
@@ -106,6 +111,7 @@ public final class LoraTrainer {
         private final List<AdamW.Param> params = new ArrayList<>();
         private final long routersFingerprint = routers == null ? 0 : fingerprint(routers); // frozen: once
         private final GatedLlama gated;
+        private final Gate heldOutGate;
         private final long noiseKey = Rng.derived(options.optimization().seed(), 1).nextLong();
         private NoiseStream noise = new NoiseStream(noiseKey, 0);
         private final long dropoutKey = Rng.derived(options.optimization().seed(), 2).nextLong();
@@ -113,10 +119,13 @@ public final class LoraTrainer {
 
         /**
          * lora: the host copy of the adapter; loraOn: the adapter where the backend's ops use it, and grads its
-         * gradients there; base: the weights where the backend's ops read them.
+         * gradients there; base: the weights where the backend's ops read them; heldOutGate: the held-out evaluations'
+         * gate, over the routers there.
          */
-        Stage(LoraAdapter lora, LlamaWeights base, OnBackend<LoraAdapter> loraOn, LoraAdapter grads, GatedLlama gated) {
+        Stage(LoraAdapter lora, LlamaWeights base, OnBackend<LoraAdapter> loraOn, LoraAdapter grads, GatedLlama gated,
+              Gate heldOutGate) {
             this.lora = lora;
+            this.heldOutGate = heldOutGate;
             this.base = base;
             this.loraOn = loraOn;
             this.grads = grads;
@@ -155,7 +164,7 @@ public final class LoraTrainer {
 
         @Override
         public HeldOut evaluate() {
-            return HeldOut.evaluate(config, base, backend, data, routers, loraOn.get());
+            return HeldOut.evaluate(config, base, backend, data.heldOut(), heldOutGate, loraOn.get());
         }
 
         @Override

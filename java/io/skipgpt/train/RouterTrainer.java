@@ -5,6 +5,7 @@ import io.skipgpt.model.Adapter;
 import io.skipgpt.model.LlamaConfig;
 import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.routing.RouterFile;
+import io.skipgpt.routing.RouterGate;
 import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.Tensor;
@@ -22,8 +23,8 @@ import java.util.Map;
  * {@link TrainingLoop}'s.
  *
  * <p>On a device backend the whole step runs there — the passes, the gates' sampling, AdamW — on a copy of the base
- * weights made once per run and copies of the routers, which train there; the host copy of the routers is refreshed
- * for each held-out evaluation and for the result.
+ * weights made once per run and copies of the routers, which train there; held-out evaluations route with those
+ * copies, and the host copy of the routers is refreshed only for the result.
  */
 public final class RouterTrainer {
     /**
@@ -91,29 +92,31 @@ public final class RouterTrainer {
                 OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
                 OnBackend<Tensor> bias = OnBackend.of(routers.bias(), backend);
                 Tensor dWeight = backend.allocate(Tensor.DType.F32, config.nLayers() * 4, config.dim());
-                Tensor dBias = backend.allocate(Tensor.DType.F32, config.nLayers() * 4, 1)) {
-            Stage stage = new Stage(routers, base.get(), weight, bias, dWeight, dBias);
+                Tensor dBias = backend.allocate(Tensor.DType.F32, config.nLayers() * 4, 1);
+                RouterGate gate = RouterGate.deterministic(weight.get(), bias.get(), backend)) {
+            Stage stage = new Stage(routers, base.get(), weight, bias, dWeight, dBias, gate);
             return new TrainingLoop(config, backend, data, settings, out, progress).run(stage, resume, stopAfter);
         }
     }
 
     /**
      * Held-out perplexity and realised sparsity with deterministic routing, the way inference runs. On a device
-     * backend each call copies the base weights there (a run copies them once).
+     * backend each call copies the base weights and the routers there (a run copies them once).
      */
     public HeldOut evaluate(Routers routers) {
         return evaluateOn(routers, data.heldOut());
     }
 
     HeldOut evaluateOn(Routers routers, TokenDataset.Batch examples) {
-        try (OnBackend<LlamaWeights> base = OnBackend.of(weights, backend)) {
-            return evaluate(base.get(), routers, examples);
+        try (OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
+                RouterGate gate = new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
+            return evaluate(base.get(), gate, examples);
         }
     }
 
-    // With the base weights where the backend's ops read them.
-    private HeldOut evaluate(LlamaWeights base, Routers routers, TokenDataset.Batch examples) {
-        return HeldOut.evaluate(config, base, backend, examples, routers, Adapter.NONE);
+    // With the base weights and the gate's routers where the backend's ops read them.
+    private HeldOut evaluate(LlamaWeights base, RouterGate gate, TokenDataset.Batch examples) {
+        return HeldOut.evaluate(config, base, backend, examples, gate, Adapter.NONE);
     }
 
     /**
@@ -124,32 +127,37 @@ public final class RouterTrainer {
      * sparsity grows with delta). Held-out data is not looked at. Returns delta.
      */
     public double calibrate(Routers routers, int sequences) {
-        try (OnBackend<LlamaWeights> base = OnBackend.of(weights, backend)) {
-            return calibrate(base.get(), routers, sequences);
+        try (OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
+                OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
+                OnBackend<Tensor> bias = OnBackend.of(routers.bias(), backend);
+                RouterGate gate = RouterGate.deterministic(weight.get(), bias.get(), backend)) {
+            return calibrate(base.get(), routers, bias, gate, sequences);
         }
     }
 
-    private double calibrate(LlamaWeights base, Routers routers, int sequences) {
+    // Each shift is made on the host routers and copied to bias, where gate reads it.
+    private double calibrate(LlamaWeights base, Routers routers, OnBackend<Tensor> bias, RouterGate gate, int sequences) {
         TokenDataset.Batch calib = data.trainHead(sequences);
         double lo = -30, hi = 30;
-        float[] bias = routers.bias().toFloatArray();
+        float[] unshifted = routers.bias().toFloatArray();
         for (int it = 0; it < 30; it++) {
             double mid = (lo + hi) / 2;
-            shiftExecute(routers, bias, mid);
-            if (evaluate(base, routers, calib).moduleSparsity() < options.sparsity()) lo = mid;
+            shiftExecute(routers, bias, unshifted, mid);
+            if (evaluate(base, gate, calib).moduleSparsity() < options.sparsity()) lo = mid;
             else hi = mid;
         }
         double delta = (lo + hi) / 2;
-        shiftExecute(routers, bias, delta);
+        shiftExecute(routers, bias, unshifted, delta);
         return delta;
     }
 
-    private void shiftExecute(Routers routers, float[] base, double delta) {
+    private void shiftExecute(Routers routers, OnBackend<Tensor> bias, float[] unshifted, double delta) {
         for (int l = 0; l < config.nLayers(); l++) {
             for (int ch : new int[] {Routers.ATTN_EXECUTE, Routers.MLP_EXECUTE}) {
-                routers.bias().set(4L * l + ch, (float) (base[4 * l + ch] - delta));
+                routers.bias().set(4L * l + ch, (float) (unshifted[4 * l + ch] - delta));
             }
         }
+        bias.upload();
     }
 
     /**
@@ -162,17 +170,19 @@ public final class RouterTrainer {
         private final OnBackend<Tensor> weight, bias;
         private final List<AdamW.Param> params;
         private final GatedLlama gated;
+        private final RouterGate gate;
         private final LinearAnneal tau = LinearAnneal.gumbelTau(options.optimization().steps());
         private final long noiseKey = Rng.derived(options.optimization().seed(), 1).nextLong();
         private NoiseStream noise = new NoiseStream(noiseKey, 0);
 
         /**
          * routers: the host copy; base: the weights where the backend's ops read them; weight, bias: the routers'
-         * tensors there, and dWeight, dBias their gradients.
+         * tensors there, dWeight, dBias their gradients, and gate the held-out evaluations' gate over them.
          */
         Stage(Routers routers, LlamaWeights base, OnBackend<Tensor> weight, OnBackend<Tensor> bias, Tensor dWeight,
-              Tensor dBias) {
+              Tensor dBias, RouterGate gate) {
             this.routers = routers;
+            this.gate = gate;
             this.base = base;
             this.weight = weight;
             this.bias = bias;
@@ -217,10 +227,9 @@ public final class RouterTrainer {
             }
         }
 
-        /** With the routers as they train: their host copy refreshed first. */
+        /** With the routers as they train, where they train. */
         @Override
         public HeldOut evaluate() {
-            toHost();
             return heldOut();
         }
 
@@ -232,13 +241,14 @@ public final class RouterTrainer {
         /** With calibration, the shifted bias goes back to the device as well, where later evaluations read it. */
         @Override
         public TrainingLoop.Stage.Result writeResult(HeldOut latest) throws IOException {
-            toHost();
+            // The routers' host copy for the files (nothing to copy on a host backend, where it is what trains).
+            weight.download();
+            bias.download();
             HeldOut figures = latest;
             if (options.calibrate()) {
                 RouterFile.write(rawRoutersFile(out), routers);
                 HeldOut before = latest != null ? latest : heldOut();
-                double delta = calibrate(base, routers, CALIBRATION_SEQUENCES);
-                bias.upload();
+                double delta = calibrate(base, routers, bias, gate, CALIBRATION_SEQUENCES);
                 figures = heldOut();
                 progress.printf("calibrated the execute threshold by %.4f on %d training sequences: held-out sparsity "
                         + "%.4f -> %.4f%n", delta, CALIBRATION_SEQUENCES, before.moduleSparsity(),
@@ -248,14 +258,8 @@ public final class RouterTrainer {
             return new TrainingLoop.Stage.Result("wrote " + routersFile(out), figures != null ? figures : heldOut());
         }
 
-        // The routers' host copy as they train (nothing to copy on a host backend, where it is what trains).
-        private void toHost() {
-            weight.download();
-            bias.download();
-        }
-
         private HeldOut heldOut() {
-            return RouterTrainer.this.evaluate(base, routers, data.heldOut());
+            return RouterTrainer.this.evaluate(base, gate, data.heldOut());
         }
 
         @Override

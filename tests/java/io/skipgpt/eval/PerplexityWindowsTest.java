@@ -9,10 +9,15 @@ import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.model.RandomWeights;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
+import io.skipgpt.tensor.EmulatedDevice;
 import io.skipgpt.tensor.Tensor;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** Windows overlap by one token and every token after BOS is predicted exactly once. */
+/**
+ * Windows overlap by one token and every token after BOS is predicted exactly once; one cache and one set of
+ * tensors serve every window of a call.
+ */
 class PerplexityWindowsTest {
     static final LlamaConfig CONFIG = new LlamaConfig(16, 24, 2, 4, 2, 50, 64, 10000f, 1e-5f, true);
 
@@ -28,6 +33,23 @@ class PerplexityWindowsTest {
             assertEquals(expected, windowed.nll(), 1e-4);
             Perplexity.Result onePass = new Perplexity(model, null, 64).scoreIds(ids);
             assertEquals(windowNll(model, ids, 0, ids.length), onePass.nll(), 1e-4);
+        }
+    }
+
+    /** Documents scored together give what each gives alone, from one allocation sized for the longest window. */
+    @Test
+    void aCallAllocatesOnceForAllItsWindows() {
+        List<int[]> docs = List.of(new int[] {1, 5, 9, 13, 2, 44, 7, 7, 30, 21, 8, 3}, new int[] {1, 4},
+                new int[] {1, 8, 8, 2, 6, 40});
+        try (LlamaWeights w = RandomWeights.create(CONFIG, 3); EmulatedDevice device = new EmulatedDevice();
+                LlamaModel model = new LlamaModel(CONFIG, w, device)) {
+            Perplexity ppl = new Perplexity(model, null, 5);
+            Perplexity.Result alone = new Perplexity.Result(0, 0, 0);
+            for (int[] ids : docs) alone = alone.plus(ppl.scoreIds(ids)); // also grows the model's workspace
+            long before = device.allocations();
+            assertEquals(alone, ppl.score(docs, null));
+            assertEquals(2 * CONFIG.nLayers() + 3, device.allocations() - before,
+                    "keys and values per layer, logits, losses and targets, once");
         }
     }
 

@@ -59,7 +59,7 @@ class DeviceModelTest {
 
     /**
      * One decode step with routers and host logits costs one upload each for ids and positions, per layer the
-     * router logits down, and the logits down: a single row runs a module or not (nothing to compact), and its
+     * router gates down, and the logits down: a single row runs a module or not (nothing to compact), and its
      * logits row needs no gather.
      */
     @Test
@@ -75,7 +75,7 @@ class DeviceModelTest {
                 long up = device.uploads(), down = device.downloads();
                 model.forward(new int[] {5}, cache, logits, routing);
                 int layers = CONFIG.nLayers();
-                assertEquals(layers + 1, device.downloads() - down, "router logits per layer, then the logits");
+                assertEquals(layers + 1, device.downloads() - down, "router gates per layer, then the logits");
                 assertEquals(2, device.uploads() - up, "ids and positions");
             }
             assertEquals(0, device.liveTensors(), "the model, its caches and the gate free what they allocated");

@@ -17,15 +17,15 @@ import org.bytedeco.javacpp.Pointer;
  * server — runs here unchanged, and a forgotten host access fails the test instead of crashing a GPU machine.
  *
  * <p>It checks what the real device backend checks (every tensor on the device, copies between host and device
- * only through {@link #copy}) and counts the copies and the ops, so tests can see round trips and launches. It
- * does not emulate
- * asynchrony, precision or device index trust (the CPU kernels behind it still check index values).
+ * only through {@link #copy}) and counts the copies, the allocations and the ops, so tests can see round trips,
+ * buffers made again and launches. It does not emulate asynchrony, precision or device index trust (the CPU
+ * kernels behind it still check index values).
  */
 public final class EmulatedDevice implements Backend {
     private static final OpChecks CHECK = new OpChecks(Device.CUDA);
     private final CpuBackend cpu = new CpuBackend();
     private final Set<Pointer> live = Collections.newSetFromMap(new IdentityHashMap<>());
-    private long uploads, downloads;
+    private long uploads, downloads, allocations;
     private final Map<String, Long> calls = new HashMap<>();
 
     @Override
@@ -53,6 +53,11 @@ public final class EmulatedDevice implements Backend {
         return calls.getOrDefault(op, 0L);
     }
 
+    /** Device tensors allocated so far. */
+    public long allocations() {
+        return allocations;
+    }
+
     /** Device tensors allocated and not yet closed. */
     public int liveTensors() {
         return live.size();
@@ -64,6 +69,7 @@ public final class EmulatedDevice implements Backend {
         Pointer memory = dtype == Tensor.DType.F32 ? new FloatPointer(n) : new IntPointer(n);
         memory.zero();
         live.add(memory);
+        allocations++;
         return Tensor.onDevice(dtype, shape, Device.CUDA, memory, () -> {
             if (live.remove(memory)) memory.close();
         });
