@@ -39,12 +39,6 @@ import java.util.Set;
  * no extra synchronisation.
  */
 public final class LlamaModel implements AutoCloseable {
-    /**
-     * Queries per attention call of a long prompt: each block is given only the keys up to its last position, so
-     * that a backend that scores every key it is given (CUDA at bf16 computes them as one GEMM) does about half
-     * the work of one call over the whole prompt ((1 + block / n) / 2 of it).
-     */
-    static final int ATTENTION_BLOCK = 512;
     private final LlamaConfig config;
     private final LlamaWeights weights;
     /** The weights the ops read: {@code weights} itself when it already lives on the backend's device. */
@@ -258,26 +252,24 @@ public final class LlamaModel implements AutoCloseable {
             backend.attention(att, q, first.groupKeys(l), first.groupValues(l), qPos, qStarts, config.nHeads(),
                     config.nKvHeads(), hd);
         } else {
-            chunkAttention(l, att, q, qPos, kept < n ? ws.hostKeptPos : ws.hostPos, chunks, offsets, masked);
+            chunkAttention(l, att, q, qPos, chunks, offsets, masked);
         }
         Tensor proj = ws.proj.rows(0, kept);
         project(proj, att, l, Projection.O);
         return residual(x, proj, kept, n, masked ? ws.keepAttn : null);
     }
 
-    // Each chunk's running rows (contiguous in q: kept rows stay in order, at ascending positions, which
-    // hostQPos holds) attend to its own cache, in blocks of ATTENTION_BLOCK that see the keys up to their last.
-    private void chunkAttention(int l, Tensor att, Tensor q, Tensor qPos, int[] hostQPos, List<Chunk> chunks,
-                                int[] offsets, boolean masked) {
+    // Each chunk's running rows (contiguous in q: kept rows stay in order) attend to its own cache.
+    private void chunkAttention(int l, Tensor att, Tensor q, Tensor qPos, List<Chunk> chunks, int[] offsets,
+                                boolean masked) {
         int hd = config.headDim();
         for (int c = 0, from = 0; c < chunks.size(); c++) {
             int count = masked ? offsets[c + 1] - offsets[c] : countKept(ws.keepAttn, offsets[c], offsets[c + 1]);
+            if (count == 0) continue;
             KvCache cache = chunks.get(c).cache();
-            for (int b = 0; b < count; b += ATTENTION_BLOCK) {
-                int r = from + b, rows = Math.min(ATTENTION_BLOCK, count - b), t = hostQPos[r + rows - 1] + 1;
-                backend.attention(att.rows(r, rows), q.rows(r, rows), cache.keys(l).rows(0, t),
-                        cache.values(l).rows(0, t), qPos.rows(r, rows), config.nHeads(), config.nKvHeads(), hd);
-            }
+            int t = cache.length() + offsets[c + 1] - offsets[c];
+            backend.attention(att.rows(from, count), q.rows(from, count), cache.keys(l).rows(0, t),
+                    cache.values(l).rows(0, t), qPos.rows(from, count), config.nHeads(), config.nKvHeads(), hd);
             from += count;
         }
     }

@@ -4,15 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.skipgpt.routing.RouterGate;
-import io.skipgpt.routing.Routers;
-import io.skipgpt.routing.Routing;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
 import io.skipgpt.tensor.ReferenceBackend;
 import io.skipgpt.tensor.Tensor;
-import java.util.Arrays;
-import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -52,48 +47,11 @@ class LlamaModelTest {
         try (Backend b = new CpuBackend(); LlamaModel model = new LlamaModel(CONFIG, weights, b)) {
             float[][] full = logitsAllRows(model, TOKENS);
             try (KvCache cache = model.newCache(TOKENS.length); Tensor logits = Tensor.f32(5, CONFIG.vocabSize())) {
-                model.forward(Arrays.copyOfRange(TOKENS, 0, 4), cache, null);
-                model.forward(Arrays.copyOfRange(TOKENS, 4, 9), cache, logits);
+                model.forward(java.util.Arrays.copyOfRange(TOKENS, 0, 4), cache, null);
+                model.forward(java.util.Arrays.copyOfRange(TOKENS, 4, 9), cache, logits);
                 for (int i = 0; i < 5; i++) {
                     assertClose(full[4 + i], logits.rows(i, 1).toFloatArray(), 1e-4, "row " + (4 + i));
                 }
-            }
-        }
-    }
-
-    /**
-     * A prompt longer than two attention blocks, in one pass (attention in blocks that see the keys up to their
-     * last position), equals the same prompt in pieces shorter than a block: dense, and routed (kept queries at
-     * scattered positions; the blocks then count kept rows).
-     */
-    @Test
-    void longPromptsAttendInBlocks() {
-        int n = 2 * LlamaModel.ATTENTION_BLOCK + 77, piece = LlamaModel.ATTENTION_BLOCK / 4;
-        LlamaConfig config = new LlamaConfig(36, 70, 2, 6, 2, 97, n, 10000f, 1e-5f, false);
-        int[] tokens = new Random(5).ints(n, 0, config.vocabSize()).toArray();
-        try (LlamaWeights w = RandomWeights.create(config, 8); Backend b = new CpuBackend();
-                LlamaModel model = new LlamaModel(config, w, b);
-                Routers routers = Routers.initialise(config.nLayers(), config.dim(), 2);
-                RouterGate gate = new RouterGate(routers, b,
-                        RouterGate.Mode.DETERMINISTIC, 0);
-                Tensor onePass = Tensor.f32(n, config.vocabSize()); Tensor pieces = Tensor.f32(n, config.vocabSize())) {
-            for (Routing routing : new Routing[] {
-                    Routing.DENSE, Routing.routed(gate, null)}) {
-                try (KvCache cache = model.newCache(n)) {
-                    model.forward(tokens, cache, onePass, routing);
-                }
-                try (KvCache cache = model.newCache(n)) {
-                    for (int from = 0; from < n; from += piece) {
-                        int to = Math.min(n, from + piece);
-                        model.forward(Arrays.copyOfRange(tokens, from, to), cache, pieces.rows(from, to - from),
-                                routing);
-                    }
-                }
-                for (int i = 0; i < n; i += 37) {
-                    assertClose(onePass.rows(i, 1).toFloatArray(), pieces.rows(i, 1).toFloatArray(), 1e-4,
-                            (routing == Routing.DENSE ? "dense" : "routed") + ", position " + i);
-                }
-                assertClose(onePass.rows(n - 1, 1).toFloatArray(), pieces.rows(n - 1, 1).toFloatArray(), 1e-4, "last");
             }
         }
     }
