@@ -25,8 +25,8 @@ import java.util.Set;
  * <p>A pass can carry several sequences at once ({@link #forward(List, Tensor, Routing)}): the rows of all
  * chunks form one matrix, so every norm, projection and routed sublayer is one GEMM across sequences; attention
  * runs per chunk, against that chunk's own cache. When the caches are slots of one allocation
- * ({@link #newCaches}) the new keys and values go into them with one op per layer, and a decode step (one token
- * per sequence) runs the attention of all sequences in one call, each query reading its own slot.
+ * ({@link #newCaches}) the new keys and values go into them with one op per layer, and the decode steps of a pass
+ * (its leading chunks of one token each) run their attention in one call, each query reading its own slot.
  *
  * <p>An {@link Adapter} (LoRA) adds its term after each base projection, unmerged, on the rows that projection
  * ran on.
@@ -247,23 +247,31 @@ public final class LlamaModel implements AutoCloseable {
         project(q, in, l, Projection.Q);
         backend.rope(q, qPos, hd, config.ropeTheta(), RopeStyle.ADJACENT);
         Tensor att = ws.att.rows(0, kept);
-        if (qStarts != null && n == chunks.size()) {
-            // A decode step of grouped caches: every running query reads its own slot, all in one call.
-            backend.attention(att, q, first.groupKeys(l), first.groupValues(l), qPos, qStarts, config.nHeads(),
-                    config.nKvHeads(), hd);
+        // Decode steps of grouped caches (the leading chunks of one token each: a server puts its steps before its
+        // prompt pieces) attend in one call, each query reading its own slot; the other chunks one by one.
+        int steps = 0, stepRows = 0;
+        if (qStarts != null) while (steps < chunks.size() && chunks.get(steps).tokens().length == 1) steps++;
+        if (steps > 1) {
+            stepRows = masked ? steps : countKept(ws.keepAttn, 0, steps); // chunk c < steps is row c
+            if (stepRows > 0) {
+                backend.attention(att.rows(0, stepRows), q.rows(0, stepRows), first.groupKeys(l), first.groupValues(l),
+                        qPos.rows(0, stepRows), qStarts.rows(0, stepRows), config.nHeads(), config.nKvHeads(), hd);
+            }
         } else {
-            chunkAttention(l, att, q, qPos, chunks, offsets, masked);
+            steps = 0;
         }
+        chunkAttention(l, att, q, qPos, chunks, offsets, masked, steps, stepRows);
         Tensor proj = ws.proj.rows(0, kept);
         project(proj, att, l, Projection.O);
         return residual(x, proj, kept, n, masked ? ws.keepAttn : null);
     }
 
-    // Each chunk's running rows (contiguous in q: kept rows stay in order) attend to its own cache.
+    // The running rows of each chunk from firstChunk on (contiguous in q from row firstRow: kept rows stay in
+    // order) attend to its own cache.
     private void chunkAttention(int l, Tensor att, Tensor q, Tensor qPos, List<Chunk> chunks, int[] offsets,
-                                boolean masked) {
+                                boolean masked, int firstChunk, int firstRow) {
         int hd = config.headDim();
-        for (int c = 0, from = 0; c < chunks.size(); c++) {
+        for (int c = firstChunk, from = firstRow; c < chunks.size(); c++) {
             int count = masked ? offsets[c + 1] - offsets[c] : countKept(ws.keepAttn, offsets[c], offsets[c + 1]);
             if (count == 0) continue;
             KvCache cache = chunks.get(c).cache();

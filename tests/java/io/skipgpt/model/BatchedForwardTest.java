@@ -13,6 +13,7 @@ import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
 import io.skipgpt.tensor.Tensor;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Function;
 import org.junit.jupiter.api.AfterAll;
@@ -29,6 +30,8 @@ class BatchedForwardTest {
     static final int[][] PROMPTS = {{1, 9, 33, 60, 2, 17}, {1, 5}, {1, 40, 41, 42, 43, 44, 45, 46, 47, 3, 8}};
     static final int[][] NEXT = {{12}, {7, 30, 31}, {58}}; // second pass: decode, prompt piece, decode
     static final int[] LAST = {4, 59, 21}; // third pass: a decode step of every sequence
+    static final int[][] MIXED = {{9}, {14, 15}, {3}}; // fourth pass, as a server orders it: steps of 0 and 2, then 1's piece
+    static final int[] MIXED_ORDER = {0, 2, 1};
     static LlamaWeights weights;
     static Backend backend;
     static LlamaModel model;
@@ -93,10 +96,10 @@ class BatchedForwardTest {
 
     /**
      * Pass 1 prefills all prompts in one batch (logits of the last row each); pass 2 continues them with NEXT
-     * (the middle one a three-token piece asking for two logit rows); pass 3 is a decode step of all three. Every
-     * pass must match each sequence alone, with caches made one by one and with one group of caches (whose
-     * decode step runs one attention call over all sequences), and the routing statistics of the batch must
-     * equal the sum of the single runs.
+     * (the middle one a three-token piece asking for two logit rows); pass 3 is a decode step of all three; pass 4
+     * two decode steps then a prompt piece. Every pass must match each sequence alone, with caches made one by one
+     * and with one group of caches (whose decode steps run one attention call), and the routing statistics of the
+     * batch must equal the sum of the single runs.
      */
     private RoutingStats compare(Function<RoutingStats, Routing> routingFor) {
         int s = PROMPTS.length;
@@ -105,15 +108,17 @@ class BatchedForwardTest {
         for (int i = 0; i < s; i++) {
             try (KvCache cache = model.newCache(32); Tensor first = Tensor.f32(1, CONFIG.vocabSize());
                     Tensor second = Tensor.f32(rowsOf(i), CONFIG.vocabSize());
-                    Tensor third = Tensor.f32(1, CONFIG.vocabSize())) {
+                    Tensor third = Tensor.f32(1, CONFIG.vocabSize()); Tensor fourth = Tensor.f32(1, CONFIG.vocabSize())) {
                 Routing routing = routingFor.apply(aloneStats);
                 model.forward(PROMPTS[i], cache, first, routing);
                 model.forward(NEXT[i], cache, second, routing);
                 model.forward(new int[] {LAST[i]}, cache, third, routing);
-                float[][] rows = new float[2 + rowsOf(i)][];
+                model.forward(MIXED[i], cache, fourth, routing);
+                float[][] rows = new float[3 + rowsOf(i)][];
                 rows[0] = first.toFloatArray();
                 for (int r = 0; r < rowsOf(i); r++) rows[1 + r] = second.rows(r, 1).toFloatArray();
                 rows[1 + rowsOf(i)] = third.toFloatArray();
+                rows[2 + rowsOf(i)] = fourth.toFloatArray();
                 alone.add(rows);
             }
         }
@@ -125,7 +130,7 @@ class BatchedForwardTest {
             else for (int i = 0; i < s; i++) caches.add(model.newCache(32));
             String kind = grouped ? "grouped caches, " : "separate caches, ";
             try (Tensor first = Tensor.f32(s, CONFIG.vocabSize()); Tensor second = Tensor.f32(s + 1, CONFIG.vocabSize());
-                    Tensor third = Tensor.f32(s, CONFIG.vocabSize())) {
+                    Tensor third = Tensor.f32(s, CONFIG.vocabSize()); Tensor fourth = Tensor.f32(s, CONFIG.vocabSize())) {
                 Routing routing = routingFor.apply(batchStats);
                 List<LlamaModel.Chunk> pass1 = new ArrayList<>(), pass2 = new ArrayList<>(), pass3 = new ArrayList<>();
                 for (int i = 0; i < s; i++) {
@@ -136,8 +141,11 @@ class BatchedForwardTest {
                 model.forward(pass1, first, routing);
                 model.forward(pass2, second, routing);
                 model.forward(pass3, third, routing);
+                List<LlamaModel.Chunk> pass4 = new ArrayList<>();
+                for (int i : MIXED_ORDER) pass4.add(new LlamaModel.Chunk(MIXED[i], caches.get(i)));
+                model.forward(pass4, fourth, routing);
                 for (int i = 0, row = 0; i < s; i++) {
-                    assertEquals(PROMPTS[i].length + NEXT[i].length + 1, caches.get(i).length());
+                    assertEquals(PROMPTS[i].length + NEXT[i].length + 1 + MIXED[i].length, caches.get(i).length());
                     assertClose(alone.get(i)[0], first.rows(i, 1).toFloatArray(), kind + "sequence " + i + " after its prompt");
                     for (int r = 0; r < rowsOf(i); r++, row++) {
                         assertClose(alone.get(i)[1 + r], second.rows(row, 1).toFloatArray(),
@@ -145,6 +153,9 @@ class BatchedForwardTest {
                     }
                     assertClose(alone.get(i)[1 + rowsOf(i)], third.rows(i, 1).toFloatArray(),
                             kind + "sequence " + i + ", decode step");
+                    int mixedRow = Arrays.stream(MIXED_ORDER).boxed().toList().indexOf(i);
+                    assertClose(alone.get(i)[2 + rowsOf(i)], fourth.rows(mixedRow, 1).toFloatArray(),
+                            kind + "sequence " + i + ", steps before a piece");
                 }
             } finally {
                 caches.forEach(KvCache::close);

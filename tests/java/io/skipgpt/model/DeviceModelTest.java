@@ -85,7 +85,7 @@ class DeviceModelTest {
     /**
      * A batched decode step over one group of caches launches one attention and two scatters (keys, values) per
      * layer, where caches made one by one take an attention and two copies per sequence; its uploads are the ids
-     * and one int tensor of positions, start rows and cache rows.
+     * and one int tensor of positions, start rows and cache rows. Decode steps before a prompt piece share a call.
      */
     @Test
     void aDecodeStepOfGroupedCachesAttendsOnceALayer() {
@@ -111,6 +111,15 @@ class DeviceModelTest {
                     assertEquals(grouped ? 0 : 2 * layers * s, device.calls("copy") - copies, kind + "copies into caches");
                     assertEquals(grouped ? 2 * layers : 0, device.calls("scatterRows") - scatters, kind + "scatters");
                     assertEquals(2, device.uploads() - up, kind + "ids and per-row indices");
+                    // as a server orders a pass: two decode steps, then a prompt piece (its own call)
+                    List<LlamaModel.Chunk> mixed = new ArrayList<>();
+                    for (int i : BatchedForwardTest.MIXED_ORDER) {
+                        mixed.add(new LlamaModel.Chunk(BatchedForwardTest.MIXED[i], caches.get(i)));
+                    }
+                    attention = device.calls("attention");
+                    model.forward(mixed, logits, Routing.DENSE);
+                    assertEquals(grouped ? 2 * layers : layers * s, device.calls("attention") - attention,
+                            kind + "attention of two steps and a piece");
                     caches.forEach(KvCache::close);
                 }
             }
