@@ -16,6 +16,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * The safetensors format: an 8-byte little-endian header length N, a JSON header of N bytes mapping each tensor
@@ -125,13 +126,17 @@ public final class Safetensors {
         return new Contents(tensors, metadata);
     }
 
-    /** Writes tensors in {@code type} with metadata, atomically; the header is padded to 8 bytes with spaces. */
+    /**
+     * Writes tensors in {@code type} with metadata, atomically; the header is padded to 8 bytes with spaces. The
+     * metadata go in key order, whatever map holds them (Map.of's order changes from one process to the next), so
+     * the same tensors and metadata always make the same bytes.
+     */
     static void write(Path file, List<Named> tensors, Map<String, String> metadata, StorageType type)
             throws IOException {
         JsonObject header = new JsonObject();
         if (!metadata.isEmpty()) {
             JsonObject m = new JsonObject();
-            metadata.forEach(m::addProperty);
+            new TreeMap<>(metadata).forEach(m::addProperty);
             header.add("__metadata__", m);
         }
         long offset = 0;

@@ -60,6 +60,20 @@ class SafetensorsTest {
         back.values().forEach(Tensor::close);
     }
 
+    /** The metadata's map order does not reach the file: the same content makes the same bytes. */
+    @Test
+    void metadataInAnyOrderMakeTheSameBytes() throws Exception {
+        try (Tensor t = random(new Random(3), 2, 3)) {
+            Map<String, String> forward = new LinkedHashMap<>(), backward = new LinkedHashMap<>();
+            for (String k : List.of("dim", "format", "layers", "zeta")) forward.put(k, k.toUpperCase());
+            for (String k : List.of("zeta", "layers", "format", "dim")) backward.put(k, k.toUpperCase());
+            Path a = dir.resolve("a.safetensors"), b = dir.resolve("b.safetensors");
+            Safetensors.write(a, Map.of("t", t), forward);
+            Safetensors.write(b, Map.of("t", t), backward);
+            assertArrayEquals(Files.readAllBytes(a), Files.readAllBytes(b));
+        }
+    }
+
     @Test
     void halfAndBfloatTensorsAreDecoded() throws Exception {
         ByteBuffer data = ByteBuffer.allocate(12).order(ByteOrder.LITTLE_ENDIAN);
