@@ -14,6 +14,11 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
+__device__ __forceinline__ double warp_sum(double v) {
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+    return v;
+}
+
 __device__ __forceinline__ float warp_max(float v) {
     for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
     return v;
@@ -41,6 +46,10 @@ __device__ __forceinline__ float block_reduce(float v) {
 
 __device__ __forceinline__ float block_sum(float v) { return block_reduce<false>(v); }
 __device__ __forceinline__ float block_max(float v) { return block_reduce<true>(v); }
+
+// One thread per element: blocks of kElementThreads, enough of them to cover len elements.
+constexpr int kElementThreads = 256;
+inline unsigned element_blocks(int64_t len) { return (unsigned)((len + kElementThreads - 1) / kElementThreads); }
 
 // Threads for a block that strides over `units` items of one row: a multiple of 32, at most 256.
 inline int row_threads(int units) {

@@ -3,7 +3,6 @@
 #include "skipgpt.h"
 
 namespace {
-constexpr int kThreads = 256;
 
 // out[len] = bf16(x[len]); one element per thread: the copy is bandwidth-bound, and views may start anywhere
 __global__ void f32_to_bf16_kernel(uint16_t *__restrict__ out, const float *__restrict__ x, int64_t len) {
@@ -14,5 +13,5 @@ __global__ void f32_to_bf16_kernel(uint16_t *__restrict__ out, const float *__re
 
 void sg_cuda_f32_to_bf16(uint16_t *out, const float *x, int64_t len, void *stream) {
     if (len <= 0) return;
-    f32_to_bf16_kernel<<<(unsigned)((len + kThreads - 1) / kThreads), kThreads, 0, (cudaStream_t)stream>>>(out, x, len);
+    f32_to_bf16_kernel<<<sg::element_blocks(len), sg::kElementThreads, 0, (cudaStream_t)stream>>>(out, x, len);
 }

@@ -1,12 +1,8 @@
 // Elementwise kernels: residual add and SwiGLU (CUDA twins of native/cpu/elementwise.cpp).
+#include "common.cuh"
 #include "skipgpt.h"
-#include <cuda_runtime.h>
 
 namespace {
-constexpr int kThreads = 256;
-
-inline int blocks_for(int64_t len) { return (int)((len + kThreads - 1) / kThreads); }
-
 // dst[len] += src[len]
 __global__ void add_kernel(float *dst, const float *src, int64_t len) {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -25,10 +21,10 @@ __global__ void swiglu_kernel(float *out, const float *gate, const float *up, in
 
 void sg_cuda_add(float *dst, const float *src, int64_t len, void *stream) {
     if (len <= 0) return;
-    add_kernel<<<blocks_for(len), kThreads, 0, (cudaStream_t)stream>>>(dst, src, len);
+    add_kernel<<<sg::element_blocks(len), sg::kElementThreads, 0, (cudaStream_t)stream>>>(dst, src, len);
 }
 
 void sg_cuda_swiglu(float *out, const float *gate, const float *up, int64_t len, void *stream) {
     if (len <= 0) return;
-    swiglu_kernel<<<blocks_for(len), kThreads, 0, (cudaStream_t)stream>>>(out, gate, up, len);
+    swiglu_kernel<<<sg::element_blocks(len), sg::kElementThreads, 0, (cudaStream_t)stream>>>(out, gate, up, len);
 }

@@ -1,10 +1,8 @@
 // Backward of SwiGLU (CUDA twin of native/cpu/elementwise_backward.cpp).
+#include "common.cuh"
 #include "skipgpt.h"
-#include <cuda_runtime.h>
 
 namespace {
-
-constexpr int kThreads = 256;
 
 // len elements; sigma = 1 / (1 + e^-g): dgate = dout * up * sigma * (1 + g (1 - sigma)), dup = dout * g * sigma.
 // Inputs are read before outputs are written, so an output may alias an input exactly (hence no __restrict__).
@@ -23,6 +21,6 @@ __global__ void swiglu_backward_kernel(float *dgate, float *dup, const float *do
 void sg_cuda_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate, const float *up,
                              int64_t len, void *stream) {
     if (len <= 0) return;
-    swiglu_backward_kernel<<<(unsigned)((len + kThreads - 1) / kThreads), kThreads, 0, (cudaStream_t)stream>>>(
+    swiglu_backward_kernel<<<sg::element_blocks(len), sg::kElementThreads, 0, (cudaStream_t)stream>>>(
         dgate, dup, dout, gate, up, len);
 }

@@ -29,6 +29,5 @@ void sg_cuda_row_dot(float *out, const float *a, const float *b, int n, int d, v
 void sg_cuda_scale_rows(float *x, const float *s, int n, int d, void *stream) {
     const int64_t len = (int64_t)n * d;
     if (len <= 0) return;
-    constexpr int kThreads = 256;
-    scale_rows_kernel<<<(unsigned)((len + kThreads - 1) / kThreads), kThreads, 0, (cudaStream_t)stream>>>(x, s, d, len);
+    scale_rows_kernel<<<sg::element_blocks(len), sg::kElementThreads, 0, (cudaStream_t)stream>>>(x, s, d, len);
 }

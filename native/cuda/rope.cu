@@ -35,8 +35,7 @@ void rotate(float *x, const int32_t *pos, int n, int n_heads, int head_dim, floa
             double direction, cudaStream_t stream) {
     const int64_t total = (int64_t)n * (head_dim / 2);
     if (total <= 0 || n_heads <= 0) return;
-    constexpr int kThreads = 256;
-    rope_kernel<<<(unsigned)((total + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+    rope_kernel<<<sg::element_blocks(total), sg::kElementThreads, 0, stream>>>(
         x, pos, n, n_heads, head_dim, std::log2((double)theta), rotate_half, direction);
 }
 

@@ -6,7 +6,7 @@
 
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = 256;  // the reducing kernels' blocks (sum of squares, gates backward)
 
 // gates, soft[2, n] from z[n, 4] + bias[4]; one thread per gate
 __global__ void router_gates_kernel(float *gates, float *soft, const float *z, const float *bias, int n, double tau,
@@ -46,18 +46,13 @@ __global__ void adamw_kernel(float *param, const float *grad, float *m, float *v
     if (i < len) sg::adamw_element(param + i, m + i, v + i, grad[i], s);
 }
 
-__device__ __forceinline__ double warp_sum(double v) {
-    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(sg::kFullMask, v, off);
-    return v;
-}
-
 // *acc += sum x[len]^2: each block sums a grid-strided share in double and adds it in once
 __global__ void sum_squares_kernel(double *acc, const float *x, int64_t len) {
     __shared__ double part[kThreads / 32];
     double sum = 0.0;
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < len; i += (int64_t)gridDim.x * blockDim.x)
         sum += (double)x[i] * x[i];
-    sum = warp_sum(sum);
+    sum = sg::warp_sum(sum);
     if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = sum;
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -73,15 +68,13 @@ __global__ void dropout_mask_kernel(float *mask, int64_t len, double rate, float
     if (i < len) mask[i] = sg::dropout_mask_element((uint64_t)i, rate, keep, key, offset);
 }
 
-inline unsigned blocks_for(int64_t len) { return (unsigned)((len + kThreads - 1) / kThreads); }
-
 }  // namespace
 
 void sg_cuda_router_gates(float *gates, float *soft, const float *z, const float *bias, int n, double tau, int noise,
                           uint64_t key, uint64_t offset, const float *hard_gates, const float *hard_soft,
                           void *stream) {
     if (n <= 0) return;
-    router_gates_kernel<<<blocks_for(2 * (int64_t)n), kThreads, 0, (cudaStream_t)stream>>>(
+    router_gates_kernel<<<sg::element_blocks(2 * (int64_t)n), sg::kElementThreads, 0, (cudaStream_t)stream>>>(
         gates, soft, z, bias, n, tau, noise, key, offset, hard_gates, hard_soft);
 }
 
@@ -95,18 +88,19 @@ void sg_cuda_adamw(float *param, const float *grad, float *m, float *v, int64_t 
                    double beta2, double eps, double step_size, double sqrt_correction2, double keep, void *stream) {
     if (len <= 0) return;
     const sg::AdamStep s{grad_scale, beta1, beta2, eps, step_size, sqrt_correction2, keep};
-    adamw_kernel<<<blocks_for(len), kThreads, 0, (cudaStream_t)stream>>>(param, grad, m, v, len, s);
+    adamw_kernel<<<sg::element_blocks(len), sg::kElementThreads, 0, (cudaStream_t)stream>>>(param, grad, m, v, len, s);
 }
 
 void sg_cuda_sum_squares(double *acc, const float *x, int64_t len, void *stream) {
     if (len <= 0) return;
     // enough blocks to fill an H200 (132 SMs) a few times over; each thread then sums a strided share
-    const unsigned blocks = blocks_for(len) < 1024 ? blocks_for(len) : 1024;
+    const unsigned blocks = sg::element_blocks(len) < 1024 ? sg::element_blocks(len) : 1024;
     sum_squares_kernel<<<blocks, kThreads, 0, (cudaStream_t)stream>>>(acc, x, len);
 }
 
 void sg_cuda_dropout_mask(float *mask, int64_t len, double rate, uint64_t key, uint64_t offset, void *stream) {
     if (len <= 0) return;
-    dropout_mask_kernel<<<blocks_for(len), kThreads, 0, (cudaStream_t)stream>>>(mask, len, rate,
-                                                                                (float)(1.0 / (1.0 - rate)), key, offset);
+    const float keep = (float)(1.0 / (1.0 - rate));
+    dropout_mask_kernel<<<sg::element_blocks(len), sg::kElementThreads, 0, (cudaStream_t)stream>>>(mask, len, rate, keep,
+                                                                                                  key, offset);
 }
