@@ -612,6 +612,15 @@ int main() {
                     {0, 512, 1024, 1536, 2048, 2560, 3072, 3584});
     check_attention("batched decode llama3", {4095, 2000}, 8192, 32, 8, 128, {4096, 0});
     check_attention("batched prompts", {0, 1, 2, 5, 6}, 100, 4, 4, 64, {40, 40, 40, 0, 0});
+    {
+        // 256 sequences x 32 heads: rows enough that the per-query kernel runs unsplit (>= 48 per multiprocessor)
+        std::vector<int32_t> pos(256), start(256);
+        for (int i = 0; i < 256; i++) {
+            pos[i] = rng.below(64);
+            start[i] = 64 * ((i * 37) % 256);  // slots out of order
+        }
+        check_attention("batched decode unsplit", pos, 256 * 64, 32, 8, 64, start);
+    }
 
     for (int64_t len : {1, 7, 1000, (1 << 20) + 3}) check_swiglu(len, false);
     check_swiglu(4097, true);

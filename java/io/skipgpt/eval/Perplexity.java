@@ -125,9 +125,19 @@ public final class Perplexity {
 
         Windows(int rows) {
             cache = model.newCache(rows);
-            logits = backend.allocate(Tensor.DType.F32, rows, model.config().vocabSize());
-            losses = backend.allocate(Tensor.DType.F32, rows, 1);
-            targets = backend.allocate(Tensor.DType.I32, rows, 1);
+            Tensor[] made = new Tensor[3];
+            try {
+                made[0] = backend.allocate(Tensor.DType.F32, rows, model.config().vocabSize());
+                made[1] = backend.allocate(Tensor.DType.F32, rows, 1);
+                made[2] = backend.allocate(Tensor.DType.I32, rows, 1);
+            } catch (RuntimeException | OutOfMemoryError e) {
+                cache.close(); // and whatever was allocated before the failure
+                for (Tensor t : made) if (t != null) t.close();
+                throw e;
+            }
+            logits = made[0];
+            losses = made[1];
+            targets = made[2];
         }
 
         // Every window of one document, each from an empty cache.

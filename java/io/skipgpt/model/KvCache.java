@@ -11,9 +11,10 @@ import java.util.List;
  * tensors live on the device of the model's backend ({@link LlamaModel#newCache}).
  *
  * <p>Caches made together ({@link LlamaModel#newCaches}) are slots of one allocation per layer,
- * [count * capacity, kvDim]: a batched pass over them writes every new key and value with one op and runs the
- * decode steps of all its sequences in one attention call, instead of one of each per sequence. Each cache is
- * closed on its own; the shared memory goes with the last of them.
+ * [count * capacity, kvDim]: a batched pass over them writes its new keys and values with one scatter each per
+ * layer and runs the decode steps of all its sequences in one attention call, instead of copies and a call per
+ * sequence. Each cache is closed on its own (closing one twice does nothing); the shared memory goes with the last
+ * of them.
  */
 public final class KvCache implements AutoCloseable {
     private final Storage storage;
@@ -33,18 +34,24 @@ public final class KvCache implements AutoCloseable {
         Storage(LlamaConfig config, int rows, Backend backend) {
             keys = new Tensor[config.nLayers()];
             values = new Tensor[config.nLayers()];
-            for (int l = 0; l < config.nLayers(); l++) {
-                keys[l] = backend.allocate(Tensor.DType.F32, rows, config.kvDim());
-                values[l] = backend.allocate(Tensor.DType.F32, rows, config.kvDim());
+            try {
+                for (int l = 0; l < config.nLayers(); l++) {
+                    keys[l] = backend.allocate(Tensor.DType.F32, rows, config.kvDim());
+                    values[l] = backend.allocate(Tensor.DType.F32, rows, config.kvDim());
+                }
+            } catch (RuntimeException | OutOfMemoryError e) {
+                free(); // the layers allocated before the one that failed
+                throw e;
             }
         }
 
         void release() {
-            if (--open > 0) return;
-            for (int l = 0; l < keys.length; l++) {
-                keys[l].close();
-                values[l].close();
-            }
+            if (--open == 0) free();
+        }
+
+        private void free() {
+            for (Tensor t : keys) if (t != null) t.close();
+            for (Tensor t : values) if (t != null) t.close();
         }
     }
 

@@ -25,8 +25,9 @@ import java.util.Set;
  * <p>A pass can carry several sequences at once ({@link #forward(List, Tensor, Routing)}): the rows of all
  * chunks form one matrix, so every norm, projection and routed sublayer is one GEMM across sequences; attention
  * runs per chunk, against that chunk's own cache. When the caches are slots of one allocation
- * ({@link #newCaches}) the new keys and values go into them with one op per layer, and the decode steps of a pass
- * (its leading chunks of one token each) run their attention in one call, each query reading its own slot.
+ * ({@link #newCaches}) the new keys and values go into them with one scatter each per layer, and the decode steps
+ * of a pass (its leading chunks of one token each) run their attention in one call, each query reading its own
+ * slot.
  *
  * <p>An {@link Adapter} (LoRA) adds its term after each base projection, unmerged, on the rows that projection
  * ran on.
@@ -89,8 +90,8 @@ public final class LlamaModel implements AutoCloseable {
     /**
      * {@code count} KV caches of {@code capacity} positions as slots of one allocation per layer, for sequences
      * that run in batches (a server's, a batched benchmark's): a batched pass over them appends keys and values
-     * with one op per layer instead of two per sequence, and a decode step runs one attention call for all of
-     * them. Each cache is closed on its own; the memory is freed with the last.
+     * with one scatter each per layer instead of two copies per sequence, and its decode steps run one attention
+     * call for all of them. Each cache is closed on its own; the memory is freed with the last.
      */
     public List<KvCache> newCaches(int count, int capacity) {
         return KvCache.group(config, count, capacity, backend);

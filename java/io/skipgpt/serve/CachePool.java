@@ -9,8 +9,8 @@ import java.util.List;
 /**
  * A slab of fixed-capacity KV caches allocated once at start-up: a sequence takes one when it joins the batch
  * and gives it back (cleared, memory kept) when it leaves, so serving allocates no cache memory per request.
- * The caches are one group ({@link LlamaModel#newCaches}), so a batch's decode step appends and attends in one
- * op per layer.
+ * The caches are one group ({@link LlamaModel#newCaches}), so a batch's decode step writes its keys and values
+ * with one scatter each per layer and attends in one call.
  */
 final class CachePool implements AutoCloseable {
     private final List<KvCache> all = new ArrayList<>();

@@ -97,7 +97,9 @@ public interface Backend extends AutoCloseable {
 
     /**
      * Causal grouped-query attention over a KV cache: out[n, nHeads * headDim] from q[n, nHeads * headDim]
-     * and k, v[t, nKvHeads * headDim]; query i (at positions[i]) attends keys 0..positions[i].
+     * and k, v[t, nKvHeads * headDim]; query i (at positions[i]) attends keys 0..positions[i]. Every one of the t
+     * rows must hold finite values, even past the largest position: a backend may multiply them by zero weights
+     * (the CUDA backend's bf16 attention does), and 0 times inf is NaN.
      */
     default void attention(Tensor out, Tensor q, Tensor k, Tensor v, Tensor positions, int nHeads, int nKvHeads,
                            int headDim) {

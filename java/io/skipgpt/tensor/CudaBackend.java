@@ -100,7 +100,9 @@ import org.bytedeco.javacpp.Pointer;
  * an order of magnitude faster) in chunks of queries whose scores take at most {@value #SCORES_BYTES} bytes. The
  * probabilities keep 8 significant bits: about 1e-2 relative, like the bf16 GEMMs. Decode steps, calls with
  * per-query cache starts and attention's backward stay on the fp32 kernels, as does every other kernel of
- * {@code native/cuda}.
+ * {@code native/cuda}. Training at BF16 therefore takes the gradient of the fp32 attention at the bf16 forward's
+ * inputs, which differs from the gradient of the forward it ran by about 1e-2 relative: the order of what the
+ * bf16 GEMMs already cost dx there (training at FP32 or TF32 keeps forward and backward consistent).
  */
 public final class CudaBackend implements Backend {
     /** How cuBLAS computes matmul and matmulBackward, and how {@link #uploadWeight} stores (see the class comment). */

@@ -127,6 +127,30 @@ class DeviceModelTest {
         }
     }
 
+    /** A group's memory stays while any of its caches is open (closing one twice does nothing), and goes with the last. */
+    @Test
+    void groupedCachesFreeTheirMemoryWithTheLast() {
+        try (LlamaWeights weights = RandomWeights.create(CONFIG, 21); EmulatedDevice device = new EmulatedDevice()) {
+            try (LlamaModel model = new LlamaModel(CONFIG, weights, device);
+                 Tensor logits = Tensor.f32(1, CONFIG.vocabSize())) {
+                try (KvCache warm = model.newCache(16)) {
+                    model.forward(PROMPTS[0], warm, logits); // the workspace is allocated from here on
+                }
+                int before = device.liveTensors();
+                List<KvCache> caches = model.newCaches(3, 16);
+                assertEquals(before + 2 * CONFIG.nLayers(), device.liveTensors(), "keys and values of each layer, once");
+                caches.get(0).close();
+                caches.get(0).close();
+                assertEquals(before + 2 * CONFIG.nLayers(), device.liveTensors(), "two caches of the group still open");
+                model.forward(PROMPTS[1], caches.get(1), logits);
+                caches.get(1).close();
+                assertEquals(before + 2 * CONFIG.nLayers(), device.liveTensors(), "one cache of the group still open");
+                caches.get(2).close();
+                assertEquals(before, device.liveTensors(), "the last cache closed frees the group");
+            }
+        }
+    }
+
     /**
      * Runs the same work on the CPU backend and on the emulated device: each prompt alone then its next tokens,
      * and all prompts as one batch then their next tokens and a decode step (the batch with logits on the
