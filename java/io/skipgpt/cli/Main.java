@@ -39,9 +39,14 @@ public final class Main implements Runnable {
         System.exit(run(args));
     }
 
+    /** Columns of --help: the description lines in the commands' annotations are broken to fit it. */
+    static final int USAGE_WIDTH = 120;
+
     /** Runs the command line and returns its exit code (tests call this instead of main). */
     public static int run(String... args) {
         CommandLine cli = new CommandLine(new Main());
+        // Descriptions are written as lines of up to USAGE_WIDTH columns; picocli's 80 would break each again.
+        cli.setUsageHelpWidth(USAGE_WIDTH);
         cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
             boolean verbose = parseResult.hasMatchedOption("--verbose")
                     || parseResult.subcommands().stream().anyMatch(p -> p.hasMatchedOption("--verbose"));

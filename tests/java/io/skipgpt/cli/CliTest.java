@@ -15,10 +15,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
 
 /** The command line as a user meets it: help with examples, clear one-line errors, working commands. */
 class CliTest {
@@ -45,6 +47,20 @@ class CliTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("Example"), r.out());
         assertTrue(r.out().contains("skipgpt " + command), r.out());
+    }
+
+    /** Each description line of a command's annotation comes out whole: none is broken again by the help width. */
+    @Test
+    void helpKeepsTheDescriptionLinesWhole() {
+        for (Map.Entry<String, CommandLine> e : new CommandLine(new Main()).getSubcommands().entrySet()) {
+            if (e.getKey().equals("help")) continue;
+            Run r = run(e.getKey(), "--help");
+            assertEquals(0, r.code(), r.err());
+            for (String line : e.getValue().getCommandSpec().usageMessage().description()) {
+                assertTrue(line.length() <= Main.USAGE_WIDTH, e.getKey() + ": description line too long: " + line);
+                assertTrue(r.out().contains(line), e.getKey() + " --help breaks the line \"" + line + "\":\n" + r.out());
+            }
+        }
     }
 
     @Test
