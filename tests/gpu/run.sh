@@ -4,7 +4,8 @@
 # Builds the native code with CMake, runs CTest (the CUDA kernel checks among it) and the CUDA benchmark, and,
 # when a Java pack is present, the Java GPU tests (every op, stories260K end to end, training parity), the cuBLAS
 # matmul benchmark through CudaBackend and the dense-vs-routed model benchmark (`skipgpt bench --device cuda` on
-# LLaMA-2-7B and LLaMA-3-8B layer shapes); then the PyTorch baseline of the same shapes (torch_baseline.py).
+# LLaMA-2-7B and LLaMA-3-8B layer shapes: a 4k prefill and a batched decode, then one sequence decoding); then the
+# PyTorch baseline of the same shapes (torch_baseline.py).
 # Writes everything into $OUT/gpu-results.md, plus one log per step beside it.
 # The Java pack (tests/gpu/pack.sh makes it on a machine with a JDK; $SKIPGPT_GPU_PACK, default ./.gpu-pack)
 # brings a jlink runtime, the compiled classes, the JNI sources and the jars; the native libraries and the JNI
