@@ -58,10 +58,9 @@ record() {  # record NAME RESULT
 # PyTorch baseline runs the same shapes, layers, prompt, batch and context.
 MODEL_SHAPES=${MODEL_SHAPES:-"llama2-7b llama3-8b"}
 MODEL_LAYERS=${MODEL_LAYERS:-4} MODEL_PROMPT=${MODEL_PROMPT:-4096} MODEL_BATCH=${MODEL_BATCH:-16} MODEL_CONTEXT=${MODEL_CONTEXT:-512}
-MODEL_BENCH_ARGS="--layers $MODEL_LAYERS --pp $MODEL_PROMPT --tg 32 --batch $MODEL_BATCH --context $MODEL_CONTEXT --sparsity 0.25,0.40 --reps 3 --warmup 1"
-# Then one sequence decoding at the same context: a module every row skips is a weight not read, which a batch
-# almost never gives (a batched GEMM over the kept rows still reads the whole weight). Its prefill is a token.
-MODEL_SINGLE_ARGS="--layers $MODEL_LAYERS --pp 1 --tg 32 --batch 1 --context $MODEL_CONTEXT --sparsity 0.25,0.40 --reps 3 --warmup 1"
+# Decode twice: the batch, then one sequence at the same context: a module every row skips is a weight not read,
+# which a batch almost never gives (a batched GEMM over the kept rows still reads the whole weight).
+MODEL_BENCH_ARGS="--layers $MODEL_LAYERS --pp $MODEL_PROMPT --tg 32 --batch $MODEL_BATCH,1 --context $MODEL_CONTEXT --sparsity 0.25,0.40 --reps 3 --warmup 1"
 MODEL_PRECISIONS=${MODEL_PRECISIONS:-"bf16"}
 
 # ---------------------------------------------------------------- the machine
@@ -210,17 +209,15 @@ if [[ $have_pack == 1 ]]; then
         model_failed=0 model_time=0
         for precision in $MODEL_PRECISIONS; do
             for shape in $MODEL_SHAPES; do
-                for args in "$MODEL_BENCH_ARGS" "$MODEL_SINGLE_ARGS"; do
-                    echo "### $shape, $precision: skipgpt bench --shape $shape $args --precision $precision --device cuda" \
-                        >>"$OUT/model-bench.log"
-                    # shellcheck disable=SC2086 # the argument list is meant to split
-                    run_step "model bench $shape $precision" model-bench.log timeout 240 "$PACK/jre/bin/java" \
-                        "${java_opts[@]}" -cp "$BUILD/java-classes:$PACK/lib/*" io.skipgpt.cli.Main bench --shape "$shape" \
-                        $args --precision "$precision" --device cuda
-                    [[ $step_rc == 0 ]] || model_failed=$step_rc
-                    model_time=$((model_time + step_time))
-                    echo >>"$OUT/model-bench.log"
-                done
+                echo "### $shape, $precision: skipgpt bench --shape $shape $MODEL_BENCH_ARGS --precision $precision --device cuda" \
+                    >>"$OUT/model-bench.log"
+                # shellcheck disable=SC2086 # the argument list is meant to split
+                run_step "model bench $shape $precision" model-bench.log timeout 240 "$PACK/jre/bin/java" "${java_opts[@]}" \
+                    -cp "$BUILD/java-classes:$PACK/lib/*" io.skipgpt.cli.Main bench --shape "$shape" $MODEL_BENCH_ARGS \
+                    --precision "$precision" --device cuda
+                [[ $step_rc == 0 ]] || model_failed=$step_rc
+                model_time=$((model_time + step_time))
+                echo >>"$OUT/model-bench.log"
             done
         done
         step_time=$model_time

@@ -38,6 +38,7 @@ import picocli.CommandLine.Option;
                 "trained --routers. Each routed figure comes with its speed-up over dense, the FLOP bound of the skip",
                 "pattern it realised (decoder layers; and the whole pass, output head included) and speed-up / bound.",
                 "--batch B decodes B sequences at once (each after a --context C token prompt), as a server does.",
+                "A list of batch sizes (--batch 16,1) runs the decode phase for each on the same model.",
                 "--record appends the figures with date, machine, load, commit and command line as one JSON line."},
         footer = {"", "Examples:",
                 "  skipgpt bench --model ../shared/data/models/stories260K/stories260K.gguf",
@@ -55,9 +56,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--tg", defaultValue = "32", paramLabel = "N", description = "Generated tokens (default: ${DEFAULT-VALUE}).")
     int tg;
 
-    @Option(names = "--batch", defaultValue = "1", paramLabel = "B",
-            description = "Sequences decoded together in each tg step (default: ${DEFAULT-VALUE}).")
-    int batch;
+    @Option(names = "--batch", defaultValue = "1", split = ",", paramLabel = "B",
+            description = "Sequences decoded together in each tg step; a list runs the tg phase once per size, e.g. 16,1"
+                    + " (default: ${DEFAULT-VALUE}).")
+    List<Integer> batches;
 
     @Option(names = "--context", defaultValue = "0", paramLabel = "C",
             description = "Tokens already in each sequence's cache when tg starts (default: ${DEFAULT-VALUE}).")
@@ -102,7 +104,9 @@ final class BenchCommand implements Callable<Integer> {
         for (double t : sparsities == null ? List.<Double>of() : sparsities) {
             if (!(t > 0 && t < 1)) throw new IllegalArgumentException("--sparsity values must be in (0, 1), got " + t);
         }
-        if (batch < 1 || context < 0) throw new IllegalArgumentException("--batch must be >= 1 and --context >= 0");
+        if (batches.stream().anyMatch(b -> b < 1) || context < 0) {
+            throw new IllegalArgumentException("--batch sizes must be >= 1 and --context >= 0");
+        }
         String what;
         LlamaConfig config;
         LlamaWeights weights;
@@ -140,7 +144,7 @@ final class BenchCommand implements Callable<Integer> {
                         + " not wait for: use it with --device cpu");
             }
             List<Bench.Result> results = new ArrayList<>(bench.prefill(variants, pp, warmup, reps));
-            results.addAll(decode(bench, variants, warmup, reps));
+            for (int batch : batches) results.addAll(decode(bench, batch, variants, warmup, reps));
             Map<String, Map<String, Map<String, Double>>> profiles = profile ? profileOps(config, weights, backend, variants) : null;
             JsonObject o = new JsonObject();
             o.addProperty("model", what);
@@ -198,8 +202,8 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    // The tg phase: one sequence from an empty cache, or --batch sequences after --context tokens each.
-    private List<Bench.Result> decode(Bench bench, List<Bench.Variant> variants, int warmup, int reps) {
+    // A tg phase: one sequence from an empty cache, or `batch` sequences after --context tokens each.
+    private List<Bench.Result> decode(Bench bench, int batch, List<Bench.Variant> variants, int warmup, int reps) {
         return batch == 1 && context == 0 ? bench.decode(variants, tg, warmup, reps)
                 : bench.decodeBatch(variants, tg, batch, context, warmup, reps);
     }
@@ -211,17 +215,21 @@ final class BenchCommand implements Callable<Integer> {
         Map<String, Map<String, Map<String, Double>>> out = new LinkedHashMap<>();
         try (LlamaModel timed = new LlamaModel(config, weights, ops.wrap(backend))) {
             Bench bench = new Bench(timed, 42);
-            for (String phase : List.of("pp" + pp, "tg" + tg)) {
+            // pp, then a tg phase per batch size (named by its size when there are several)
+            List<String> phases = new ArrayList<>(List.of("pp" + pp));
+            for (int batch : batches) phases.add("tg" + tg + (batches.size() > 1 ? " x" + batch : ""));
+            for (int p = 0; p < phases.size(); p++) {
+                String phase = phases.get(p);
                 Map<String, Map<String, Double>> byVariant = new LinkedHashMap<>();
                 for (Bench.Variant v : variants) {
                     // one untimed pass (first touch of this model's buffers), then the mean over --reps passes
                     for (int round = 0; round < 2; round++) {
                         ops.reset();
                         int passes = round == 0 ? 1 : reps;
-                        if (phase.startsWith("pp")) {
+                        if (p == 0) {
                             bench.prefill(List.of(v), pp, 0, passes);
                         } else {
-                            decode(bench, List.of(v), 0, passes);
+                            decode(bench, batches.get(p - 1), List.of(v), 0, passes);
                         }
                     }
                     Map<String, Double> perRun = new LinkedHashMap<>();
@@ -257,7 +265,7 @@ final class BenchCommand implements Callable<Integer> {
     /** The dense result of the same phase. */
     private static Bench.Result dense(List<Bench.Result> results, Bench.Result r) {
         for (Bench.Result x : results) {
-            if (x.variant() == Bench.Variant.DENSE && x.figures().phase().equals(r.figures().phase())) return x;
+            if (x.variant() == Bench.Variant.DENSE && x.figures().label().equals(r.figures().label())) return x;
         }
         throw new IllegalStateException("no dense figure for " + r.figures().label());
     }

@@ -128,6 +128,21 @@ class BenchCliTest {
         assertEquals(6, routed.get("context").getAsInt());
         assertEquals(1.0, dense.get("flop_bound").getAsDouble(), 1e-12);
         assertTrue(routed.get("flop_bound").getAsDouble() > 1.2, "40% of modules skipped: " + routed);
+        // several batch sizes: one decode phase each, on the same model, each routed row against its own dense
+        CliTest.Run both = CliTest.run("bench", "--shape", "tiny", "--layers", "1", "--pp", "8", "--tg", "3", "--batch",
+                "4,1", "--context", "6", "--reps", "1", "--warmup", "0", "--sparsity", "0.4", "--device", "cpu", "--json");
+        assertEquals(0, both.code(), both.err());
+        JsonArray all = JsonParser.parseString(both.out()).getAsJsonObject().getAsJsonArray("results");
+        assertEquals(6, all.size());
+        assertEquals("tg3 x4 @6", all.get(2).getAsJsonObject().get("test").getAsString());
+        JsonObject single = all.get(4).getAsJsonObject(), singleRouted = all.get(5).getAsJsonObject();
+        assertEquals("tg3 x1 @6", single.get("test").getAsString());
+        assertEquals(1, single.get("batch").getAsInt());
+        assertEquals(singleRouted.get("tokens_per_s").getAsDouble() / single.get("tokens_per_s").getAsDouble(),
+                singleRouted.get("speedup").getAsDouble(), 1e-9);
+        CliTest.Run badBatch = CliTest.run("bench", "--shape", "tiny", "--batch", "4,0", "--device", "cpu");
+        assertNotEquals(0, badBatch.code());
+        assertTrue(badBatch.err().contains("--batch sizes must be >= 1"), badBatch.err());
         CliTest.Run tooLong = CliTest.run("bench", "--shape", "tiny", "--tg", "8", "--context", "100000", "--device", "cpu");
         assertNotEquals(0, tooLong.code());
         assertTrue(tooLong.err().contains("--context"), tooLong.err());
