@@ -9,6 +9,7 @@ import io.skipgpt.routing.RouterGate;
 import io.skipgpt.routing.Routers;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
+import io.skipgpt.routing.StaticSkip;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.CpuBackend;
 import io.skipgpt.tensor.Tensor;
@@ -63,6 +64,14 @@ class BatchedForwardTest {
             assertTrue(stats.moduleSparsity() > 0.1 && stats.moduleSparsity() < 0.9,
                     "random routers should skip some modules, not all: " + stats.moduleSparsity());
         }
+    }
+
+    /** A static skip: whole layers' attention or MLP skipped by every row, so some passes keep no row at all. */
+    @Test
+    void staticSkipBatchEqualsEachAlone() {
+        RoutingStats stats = compare(s -> Routing.routed(StaticSkip.parse("attn:1,mlp:0,mlp:2", CONFIG.nLayers()), s));
+        assertEquals(0.0, stats.attnKeep()[1], 0.0);
+        assertEquals(1.0, stats.attnKeep()[0], 0.0);
     }
 
     @Test
