@@ -53,19 +53,16 @@ public interface Backend extends AutoCloseable {
 
     /** A new tensor on this backend's device holding src's contents (src on the host or on this device). */
     default Tensor upload(Tensor src) {
-        Tensor dst = allocate(src.dtype(), src.shape());
-        try {
-            copy(dst, src);
-        } catch (RuntimeException e) {
-            dst.close();
-            throw e;
-        }
-        return dst;
+        return filled(allocate(src.dtype(), src.shape()), src);
     }
 
     /** A new host tensor holding src's contents (src on the host or on this backend's device). */
     default Tensor download(Tensor src) {
-        Tensor dst = Tensor.zeros(src.dtype(), src.shape());
+        return filled(Tensor.zeros(src.dtype(), src.shape()), src);
+    }
+
+    // dst after copy(dst, src); a copy that fails closes dst, which the caller never sees.
+    private Tensor filled(Tensor dst, Tensor src) {
         try {
             copy(dst, src);
         } catch (RuntimeException e) {

@@ -218,19 +218,6 @@ public final class CudaBackend implements Backend {
         return t;
     }
 
-    /** As {@link Backend#upload}, without zeroing the new tensor first. */
-    @Override
-    public Tensor upload(Tensor src) {
-        Tensor dst = uninitialised(src.dtype(), src.shape());
-        try {
-            copy(dst, src);
-        } catch (RuntimeException e) {
-            dst.close();
-            throw e;
-        }
-        return dst;
-    }
-
     @Override
     public void copy(Tensor dst, Tensor src) {
         CHECK.copy(dst, src);
