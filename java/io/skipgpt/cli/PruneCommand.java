@@ -28,7 +28,9 @@ import java.time.ZoneOffset;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -112,6 +114,10 @@ final class PruneCommand implements Callable<Integer> {
         Path routerDir = out.resolve("routers"), adapterDir = out.resolve("adapter"), mergedDir = out.resolve("merged");
         try (LoadedModel m = options.load(); Backend backend = options.backend()) {
             TokenDataset dataset = data.load(m.tokenizer(), seed);
+            Map<Path, List<int[]>> evalDocs = new LinkedHashMap<>(); // --eval files, encoded once for the three rows
+            if (eval != null) {
+                for (Path f : eval) evalDocs.put(f, Perplexity.encode(m.tokenizer(), Files.readString(f, StandardCharsets.UTF_8)));
+            }
             long t0 = System.nanoTime();
             System.err.printf("prune [1/4] stage 1: routers to sparsity %.2f, %d steps -> %s%n", sparsity, routerSteps, routerDir);
             new RouterTrainer(m.config(), m.weights(), backend, dataset, stage1, routerDir, System.err).run(resume);
@@ -128,9 +134,9 @@ final class PruneCommand implements Callable<Integer> {
                 // the adapter as written, on the host for the merge and where the backend's ops read it
                 try (LoraAdapter lora = PeftDirectory.read(adapterDir, m.config());
                         LoraAdapter onDevice = backend.device() == Device.CPU ? null : lora.uploadTo(backend)) {
-                    rows.add(evaluate("dense", m, backend, dataset, null, Adapter.NONE));
-                    rows.add(evaluate("routers (stage 1)", m, backend, dataset, routers, Adapter.NONE));
-                    rows.add(evaluate("routers + LoRA (stage 2)", m, backend, dataset, routers,
+                    rows.add(evaluate("dense", m, backend, dataset, evalDocs, null, Adapter.NONE));
+                    rows.add(evaluate("routers (stage 1)", m, backend, dataset, evalDocs, routers, Adapter.NONE));
+                    rows.add(evaluate("routers + LoRA (stage 2)", m, backend, dataset, evalDocs, routers,
                             onDevice != null ? onDevice : lora));
                     System.err.printf("prune [4/4] merging the adapter -> %s%n", mergedDir);
                     MergeCommand.write(m, lora, routers, mergedDir);
@@ -144,10 +150,11 @@ final class PruneCommand implements Callable<Integer> {
         return 0;
     }
 
-    private Figures evaluate(String name, LoadedModel m, Backend backend, TokenDataset dataset, Routers routers,
-                             Adapter adapter) throws Exception {
+    // evalDocs: the --eval files' documents, encoded; empty for the held-out share of --data
+    private Figures evaluate(String name, LoadedModel m, Backend backend, TokenDataset dataset,
+                             Map<Path, List<int[]>> evalDocs, Routers routers, Adapter adapter) throws Exception {
         Figures f;
-        if (eval == null) {
+        if (evalDocs.isEmpty()) {
             HeldOut h = HeldOut.evaluate(m.config(), m.weights(), backend, dataset, routers, adapter);
             f = new Figures(name, h.ppl(), h.moduleSparsity(), h.flopSaving());
         } else {
@@ -156,9 +163,9 @@ final class PruneCommand implements Callable<Integer> {
                     RouterGate gate = routers == null ? null : new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
                 Perplexity ppl = new Perplexity(model, m.tokenizer(), context(m), Routing.routed(gate == null ? Gate.DENSE : gate, stats));
                 Perplexity.Result total = new Perplexity.Result(0, 0, 0);
-                for (Path file : eval) {
-                    Progress progress = new Progress("  " + name + ": " + file.getFileName() + " scored", "tokens");
-                    total = total.plus(ppl.score(Files.readString(file, StandardCharsets.UTF_8), progress::update));
+                for (Map.Entry<Path, List<int[]>> file : evalDocs.entrySet()) {
+                    Progress progress = new Progress("  " + name + ": " + file.getKey().getFileName() + " scored", "tokens");
+                    total = total.plus(ppl.score(file.getValue(), progress::update));
                 }
                 f = new Figures(name, total.ppl(), stats.moduleSparsity(), stats.flopSaving());
             }

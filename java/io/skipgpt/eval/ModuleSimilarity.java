@@ -6,8 +6,8 @@ import io.skipgpt.model.LlamaWeights;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.tensor.RopeStyle;
 import io.skipgpt.tensor.Tensor;
-import io.skipgpt.tokenizer.Tokenizer;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * How much each module changes the residual stream, ShortGPT-style but per module: the mean over calibration
@@ -36,12 +36,13 @@ public final class ModuleSimilarity {
         this.backend = model.backend();
     }
 
-    public Scores score(Tokenizer tokenizer, String text, int context) {
+    /** Scores documents made by {@link Perplexity#encode}, each in windows of {@code context} tokens. */
+    public Scores score(List<int[]> documents, int context) {
         if (context < 1) throw new IllegalArgumentException("context must be positive, got " + context);
         int layers = config.nLayers();
         double[] attn = new double[layers], mlp = new double[layers];
         long tokens = 0;
-        for (int[] ids : Perplexity.encode(tokenizer, text)) {
+        for (int[] ids : documents) {
             for (int start = 0; start < ids.length; start += context) {
                 int[] window = Arrays.copyOfRange(ids, start, Math.min(ids.length, start + context));
                 run(window, attn, mlp, null);

@@ -24,14 +24,12 @@ public final class StaticSkipSearch {
 
     private final LlamaModel model;
     private final Tokenizer tokenizer;
-    private final String calibration;
-    private final List<int[]> calibrationIds; // its documents encoded once, for every candidate
+    private final List<int[]> calibrationIds; // the calibration text's documents, encoded once for every candidate
     private final int context;
 
     public StaticSkipSearch(LlamaModel model, Tokenizer tokenizer, String calibration, int context) {
         this.model = model;
         this.tokenizer = tokenizer;
-        this.calibration = calibration;
         this.calibrationIds = Perplexity.encode(tokenizer, calibration);
         this.context = context;
     }
@@ -91,7 +89,7 @@ public final class StaticSkipSearch {
 
     /** Mean input/output similarity of calibration text for every module. */
     public ModuleSimilarity.Scores similarity() {
-        return new ModuleSimilarity(model).score(tokenizer, calibration, context);
+        return new ModuleSimilarity(model).score(calibrationIds, context);
     }
 
     private static double cosine(ModuleSimilarity.Scores s, int module, int layers) {
