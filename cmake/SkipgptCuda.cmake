@@ -15,8 +15,7 @@ if(CMAKE_CUDA_COMPILER)
   target_compile_options(skipgpt_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-O3 --use_fast_math>)
   # The training kernels promise the CPU's bits (native/include/skipgpt_training.h); --use_fast_math would also
   # flush subnormals to zero in their float <-> double conversions, where the CPU keeps them.
-  set_source_files_properties("${CMAKE_SOURCE_DIR}/native/cuda/training.cu" "${CMAKE_SOURCE_DIR}/native/cuda/gating.cu"
-                              PROPERTIES COMPILE_OPTIONS "--ftz=false")
+  set_source_files_properties("${CMAKE_SOURCE_DIR}/native/cuda/training.cu" PROPERTIES COMPILE_OPTIONS "--ftz=false")
   set_target_properties(skipgpt_cuda PROPERTIES CUDA_RUNTIME_LIBRARY Shared)
   target_link_libraries(skipgpt_cuda PUBLIC CUDA::cudart)
   message(STATUS "skipgpt: CUDA ${CMAKE_CUDA_COMPILER_VERSION} found, building libskipgpt_cuda for sm_${CMAKE_CUDA_ARCHITECTURES}")

@@ -365,9 +365,8 @@ float *split_scratch(const DeviceInfo &dev, int &splits, int64_t rows, int head_
 // the kernel ran unsplit and wrote out itself.
 void merge_splits(float *out, float *partial, int64_t rows, int head_dim, int splits, cudaStream_t stream) {
     if (splits <= 1) return;
-    constexpr int kMergeThreads = 256;
-    attention_merge_kernel<<<(unsigned)((rows * head_dim + kMergeThreads - 1) / kMergeThreads), kMergeThreads, 0,
-                             stream>>>(out, partial, rows, head_dim, splits);
+    attention_merge_kernel<<<sg::element_blocks(rows * head_dim), sg::kElementThreads, 0, stream>>>(out, partial, rows,
+                                                                                                 head_dim, splits);
     cudaFreeAsync(partial, stream);
 }
 

@@ -4,6 +4,8 @@
 #include "skipgpt.h"
 #include "skipgpt_training.h"
 
+#include <algorithm>
+
 namespace {
 
 constexpr int kThreads = 256;  // the reducing kernels' blocks (sum of squares, gates backward)
@@ -94,7 +96,7 @@ void sg_cuda_adamw(float *param, const float *grad, float *m, float *v, int64_t 
 void sg_cuda_sum_squares(double *acc, const float *x, int64_t len, void *stream) {
     if (len <= 0) return;
     // enough blocks to fill an H200 (132 SMs) a few times over; each thread then sums a strided share
-    const unsigned blocks = sg::element_blocks(len) < 1024 ? sg::element_blocks(len) : 1024;
+    const unsigned blocks = std::min(sg::element_blocks(len), 1024u);
     sum_squares_kernel<<<blocks, kThreads, 0, (cudaStream_t)stream>>>(acc, x, len);
 }
 

@@ -7,7 +7,7 @@
  * The host side must be compiled with -ffp-contract=off (see cmake/SkipgptCpu.cmake): gcc would otherwise fuse
  * a * b + c on an FMA target and round once where Java rounds twice. On the device the products and sums below are
  * spelled with the round-to-nearest intrinsics, which nvcc never fuses (--use_fast_math implies --fmad=true), and
- * the files that use them are compiled with --ftz=false (cmake/SkipgptCuda.cmake): --use_fast_math would flush
+ * training.cu, which uses them, is compiled with --ftz=false (cmake/SkipgptCuda.cmake): --use_fast_math would flush
  * subnormal moments and parameters to zero where the CPU keeps them.
  */
 #ifndef SKIPGPT_TRAINING_H

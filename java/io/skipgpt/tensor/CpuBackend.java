@@ -40,8 +40,8 @@ public final class CpuBackend extends HostBackend {
 
     /**
      * Sets the OpenBLAS thread count of this process (instead of the default above). Small models want one: their
-     * products are too small to split over threads, and on a busy machine spinning BLAS threads cost far more
-     * than they save (stories260K trains ~5-10x faster with one thread on 2 busy cores).
+     * products are too small to split over threads, and on a busy machine spinning BLAS threads cost more than
+     * they save (not measured on its own; the thread figures recorded are serving's, benchmarks/serve-cpu.md).
      */
     public static void setBlasThreads(int threads) {
         if (threads <= 0) throw new IllegalArgumentException("BLAS threads must be positive, got " + threads);

@@ -134,7 +134,7 @@ public final class CudaBackend implements Backend {
     /** Host scalars for cuBLAS's alpha and beta (pointer mode host, read when the call is made). */
     private final FloatPointer one = new FloatPointer(1f), zero = new FloatPointer(0f), scoreScale = new FloatPointer(1);
     /** {@link #sumOfSquares}' accumulator: one double on the device, and where it comes back to. */
-    private final Pointer squares = new Pointer();
+    private final DoublePointer squares = new DoublePointer();
     private final DoublePointer squaresOnHost = new DoublePointer(1);
     /** Device memory of every tensor allocated here and not yet closed. */
     private final Set<Pointer> live = Collections.newSetFromMap(new IdentityHashMap<>());
@@ -209,6 +209,11 @@ public final class CudaBackend implements Backend {
     @Override
     public Device device() {
         return Device.CUDA;
+    }
+
+    /** Device tensors allocated here and not yet closed (what {@link #close} would free). */
+    synchronized int liveTensors() {
+        return live.size();
     }
 
     @Override
@@ -479,7 +484,7 @@ public final class CudaBackend implements Backend {
         CHECK.sumOfSquares(xs);
         cuda(cudaMemsetAsync(squares, 0, Double.BYTES, stream()), "cudaMemsetAsync");
         for (Tensor x : xs) {
-            NativeCuda.sumSquares(new DoublePointer(squares), x.floatPointer(), x.size(), stream());
+            NativeCuda.sumSquares(squares, x.floatPointer(), x.size(), stream());
             launched("sumOfSquares");
         }
         cuda(cudaMemcpyAsync(squaresOnHost, squares, Double.BYTES, cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync");

@@ -412,7 +412,11 @@ final class OpChecks {
 
     /** Every tensor F32. */
     void sumOfSquares(List<Tensor> xs) {
-        for (int i = 0; i < xs.size(); i++) f32("sumOfSquares", "xs[" + i + "]", xs.get(i));
+        for (int i = 0; i < xs.size(); i++) {
+            Tensor x = xs.get(i);
+            // the name is built only on failure: the check runs on every training step
+            if (x.dtype() != Tensor.DType.F32 || x.device() != device) f32("sumOfSquares", "xs[" + i + "]", x);
+        }
     }
 
     /** The largest LoRA rank the kernels take (SG_LORA_MAX_RANK: their per-block intermediates are sized by it). */
@@ -534,10 +538,13 @@ final class OpChecks {
         }
     }
 
-    /** Address of the tensor's first element: a view is its base address plus a position. */
+    /**
+     * Address of the tensor's first byte: a view is its base address plus a position in elements. Read from the
+     * tensor's own pointer: the checks run on every op, and {@link Tensor#bytePointer} makes a new one.
+     */
     private static long start(Tensor t) {
-        var p = t.bytePointer();
-        return p.address() + p.position();
+        var p = t.pointer();
+        return p.address() + p.position() * t.dtype().bytes;
     }
 
     private static String s(Tensor t) {

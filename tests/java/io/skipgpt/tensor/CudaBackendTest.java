@@ -135,9 +135,11 @@ class CudaBackendTest {
 
     @Test
     void closingTheBackendFreesWhatIsStillOpen() {
-        Backend b = CudaBackend.open(CudaBackend.Precision.FP32);
+        CudaBackend b = (CudaBackend) CudaBackend.open(CudaBackend.Precision.FP32);
         Tensor left = b.allocate(Tensor.DType.F32, 1000);
+        assertEquals(1, b.liveTensors());
         b.close();
+        assertEquals(0, b.liveTensors(), "closing the backend frees the tensor left open");
         left.close(); // freed by the backend already: nothing happens
         IllegalStateException e = assertThrows(IllegalStateException.class, () -> b.allocate(Tensor.DType.F32, 1));
         assertEquals("the CUDA backend is closed", e.getMessage());
