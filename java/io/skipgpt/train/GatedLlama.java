@@ -279,7 +279,7 @@ final class GatedLlama {
             multiply(dropped, mask);
             adapterIn = dropped;
         }
-        backend.loraForward(out, adapterIn, lora.a(l, p), lora.b(l, p), lora.config().scale());
+        lora.addTo(out, adapterIn, l, p, backend);
     }
 
     // Layer l's gates on the tape: z = x·Wᵣᵀ [n, 4], then the backend adds the bias and samples (the layer's draw of
@@ -299,19 +299,13 @@ final class GatedLlama {
         }
     }
 
-    // out = x + g·f, a new tensor (x stays on the tape); g [n] is one row of the layer's gates, or null: all 1.
+    // out = g·f + x, a new tensor (x stays on the tape); g [n] is one row of the layer's gates, or null: all 1.
+    // (Float addition commutes, so this is x + g·f to the bit.)
     private Tensor gatedResidual(Tensor x, Tensor f, Tensor g) {
         Tensor out = f32(x.rows(), x.cols());
-        backend.copy(out, x);
-        if (g == null) {
-            backend.add(out, f);
-            return out;
-        }
-        try (Tensor gf = f32(f.rows(), f.cols())) {
-            backend.copy(gf, f);
-            backend.scaleRows(gf, g);
-            backend.add(out, gf);
-        }
+        backend.copy(out, f);
+        if (g != null) backend.scaleRows(out, g);
+        backend.add(out, x);
         return out;
     }
 

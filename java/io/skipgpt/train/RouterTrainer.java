@@ -103,7 +103,7 @@ public final class RouterTrainer {
      * Held-out perplexity and realised sparsity with deterministic routing, the way inference runs. On a device
      * backend each call copies the base weights and the routers there (a run copies them once).
      */
-    public HeldOut evaluate(Routers routers) {
+    HeldOut evaluate(Routers routers) {
         return evaluateOn(routers, data.heldOut());
     }
 
@@ -126,7 +126,7 @@ public final class RouterTrainer {
      * deterministic sparsity on the first {@code sequences} training sequences to the target (bisection; the
      * sparsity grows with delta). Held-out data is not looked at. Returns delta.
      */
-    public double calibrate(Routers routers, int sequences) {
+    double calibrate(Routers routers, int sequences) {
         try (OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 OnBackend<Tensor> weight = OnBackend.of(routers.weight(), backend);
                 OnBackend<Tensor> bias = OnBackend.of(routers.bias(), backend);

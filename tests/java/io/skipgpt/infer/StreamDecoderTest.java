@@ -23,10 +23,7 @@ class StreamDecoderTest {
             tok = m.tokenizer();
         }
         String text = "Once upon a time, Lily saw a café and a 日本 dog. \"Hi!\" she said.";
-        int[] encoded = tok.encode(text);
-        int[] all = new int[encoded.length + 1];
-        all[0] = tok.bos();
-        System.arraycopy(encoded, 0, all, 1, encoded.length);
+        int[] all = tok.encodeWithBos(text);
         int splits = 0;
         for (int k = 1; k < all.length; k++) {
             String promptText = tok.decode(Arrays.copyOf(all, k));

@@ -204,7 +204,7 @@ class DeviceModelTest {
                 }
             }
         } finally {
-            if (routing.gate() instanceof RouterGate g) g.close();
+            routing.close();
         }
         return out;
     }

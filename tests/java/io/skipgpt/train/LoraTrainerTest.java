@@ -90,5 +90,4 @@ class LoraTrainerTest {
         return new LoraTrainer(CONFIG, w, b, RouterTrainerTest.data(dir), routers, o, out, "random", TrainingRuns.quiet());
     }
 
-    // Timing fields differ between runs; everything else must match.
 }
