@@ -35,7 +35,6 @@ final class RoutingOptions {
         return routers != null || skip != null;
     }
 
-    /** The routing for a model, its statistics collected into {@code stats}; DENSE when no option is set. */
     /** The value of --routing. */
     static RouterGate.Mode mode(String mode) {
         return switch (mode) {
@@ -45,6 +44,7 @@ final class RoutingOptions {
         };
     }
 
+    /** The routing for a model, its statistics collected into {@code stats}; DENSE when no option is set. */
     Routing open(LlamaConfig config, Backend backend, RoutingStats stats) throws ModelFormatException {
         if (routers != null && skip != null) throw new IllegalArgumentException("use either --routers or --skip, not both");
         Gate gate;

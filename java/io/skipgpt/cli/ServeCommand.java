@@ -107,9 +107,7 @@ final class ServeCommand implements Callable<Integer> {
         } else {
             if (tokenizer == null) throw new IllegalArgumentException("--shape needs --tokenizer");
             tok = ModelLoader.loadTokenizer(tokenizer);
-            LlamaConfig c = source.shapeConfig();
-            config = new LlamaConfig(c.dim(), c.hiddenDim(), c.nLayers(), c.nHeads(), c.nKvHeads(), tok.vocabSize(),
-                    c.contextLength(), c.ropeTheta(), c.normEps(), c.tiedEmbeddings());
+            config = source.shapeConfig().withVocabSize(tok.vocabSize());
             weights = source.randomWeights(config);
             name = source.shape() + "-x" + config.nLayers() + "-random";
         }

@@ -46,6 +46,12 @@ public record LlamaConfig(
                 tiedEmbeddings);
     }
 
+    /** The same architecture with another vocabulary (a --shape model given a tokenizer's). */
+    public LlamaConfig withVocabSize(int vocab) {
+        return new LlamaConfig(dim, hiddenDim, nLayers, nHeads, nKvHeads, vocab, contextLength, ropeTheta, normEps,
+                tiedEmbeddings);
+    }
+
     private static void require(boolean ok, String message) {
         if (!ok) throw new IllegalArgumentException("invalid model config: " + message);
     }
