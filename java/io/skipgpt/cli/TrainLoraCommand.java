@@ -8,7 +8,6 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.train.HeldOut;
 import io.skipgpt.train.LoraTrainer;
-import io.skipgpt.train.Optimization;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -38,6 +37,9 @@ final class TrainLoraCommand implements Callable<Integer> {
     @Mixin
     DataOptions data;
 
+    @Mixin
+    TrainingOptions training;
+
     @Option(names = "--steps", required = true, paramLabel = "N", description = "Optimizer steps.")
     int steps;
 
@@ -51,9 +53,6 @@ final class TrainLoraCommand implements Callable<Integer> {
             description = "sample (Gumbel at tau = 1, as in training) or deterministic (as inference) (default: ${DEFAULT-VALUE}).")
     String gates;
 
-    @Option(names = "--accum", defaultValue = "1", paramLabel = "K", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
-    int accum;
-
     @Option(names = "--lr", defaultValue = "2e-4", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
@@ -66,20 +65,8 @@ final class TrainLoraCommand implements Callable<Integer> {
     @Option(names = "--weight-decay", defaultValue = "0", paramLabel = "W", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
     double weightDecay;
 
-    @Option(names = "--clip", defaultValue = "1.0", paramLabel = "C", description = "Gradient-norm clipping (default: ${DEFAULT-VALUE}).")
-    double clip;
-
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Seed of A, data order, gate noise and dropout (default: ${DEFAULT-VALUE}).")
     long seed;
-
-    @Option(names = "--eval-every", defaultValue = "25", paramLabel = "N", description = "Held-out evaluation every N steps, 0 = only at the end (default: ${DEFAULT-VALUE}).")
-    int evalEvery;
-
-    @Option(names = "--checkpoint-every", defaultValue = "50", paramLabel = "N", description = "Checkpoint every N steps (default: ${DEFAULT-VALUE}; always at the end).")
-    int checkpointEvery;
-
-    @Option(names = "--resume", description = "Continue from the latest checkpoint in DIR (same settings), to the same result as an uninterrupted run.")
-    boolean resume;
 
     /** The adapter's shape options, shared with prune; the defaults are SkipGPT's ({@link LoraConfig#DEFAULT}). */
     static final class LoraShape {
@@ -111,12 +98,12 @@ final class TrainLoraCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        LoraTrainer.Options o = new LoraTrainer.Options(shape.config(), gates(gates), new Optimization(steps, data.batch, accum, lr, schedule, warmup != null ? warmup : steps / 10, weightDecay, clip, seed, evalEvery, checkpointEvery));
+        LoraTrainer.Options o = new LoraTrainer.Options(shape.config(), gates(gates), training.optimization(steps, data.batch, lr, schedule, warmup != null ? warmup : steps / 10, weightDecay, seed));
         try (LoadedModel m = options.load(); Backend backend = options.backend();
                 Routers r = routers == null ? null : RouterFile.read(routers, m.config().nLayers(), m.config().dim())) {
             LoraTrainer trainer = new LoraTrainer(m.config(), m.weights(), backend, data.load(m.tokenizer(), seed), r, o, out,
                     m.path().toString(), System.err);
-            HeldOut e = trainer.run(resume);
+            HeldOut e = trainer.run(training.resume);
             System.out.printf("held-out ppl %.4f, realised sparsity %.4f%n", e.ppl(), e.moduleSparsity());
         }
         return 0;

@@ -4,7 +4,6 @@ import io.skipgpt.eval.Comparison;
 import io.skipgpt.io.LoadedModel;
 import io.skipgpt.tensor.Backend;
 import io.skipgpt.train.HeldOut;
-import io.skipgpt.train.Optimization;
 import io.skipgpt.train.RouterTrainer;
 import io.skipgpt.train.TokenDataset;
 import java.nio.file.Path;
@@ -29,6 +28,9 @@ final class TrainRoutersCommand implements Callable<Integer> {
     @Mixin
     DataOptions data;
 
+    @Mixin
+    TrainingOptions training;
+
     @Option(names = "--sparsity", required = true, paramLabel = "T", description = "Target fraction of skipped modules, e.g. 0.25.")
     double sparsity;
 
@@ -37,9 +39,6 @@ final class TrainRoutersCommand implements Callable<Integer> {
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output directory.")
     Path out;
-
-    @Option(names = "--accum", defaultValue = "1", paramLabel = "K", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).")
-    int accum;
 
     @Option(names = "--lr", defaultValue = "2e-3", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
@@ -56,17 +55,8 @@ final class TrainRoutersCommand implements Callable<Integer> {
     @Option(names = "--weight-decay", defaultValue = "0.01", paramLabel = "W", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
     double weightDecay;
 
-    @Option(names = "--clip", defaultValue = "1.0", paramLabel = "C", description = "Gradient-norm clipping (default: ${DEFAULT-VALUE}).")
-    double clip;
-
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "Seed of routers, data order and Gumbel noise (default: ${DEFAULT-VALUE}).")
     long seed;
-
-    @Option(names = "--eval-every", defaultValue = "25", paramLabel = "N", description = "Held-out evaluation every N steps, 0 = only at the end (default: ${DEFAULT-VALUE}).")
-    int evalEvery;
-
-    @Option(names = "--checkpoint-every", defaultValue = "50", paramLabel = "N", description = "Checkpoint every N steps (default: ${DEFAULT-VALUE}; always at the end).")
-    int checkpointEvery;
 
     @Option(names = "--calibrate", description = {"After training, shift the execute threshold so that deterministic "
             + "routing realises the target sparsity on training sequences (it otherwise rounds the sampled "
@@ -74,16 +64,13 @@ final class TrainRoutersCommand implements Callable<Integer> {
             + "DIR/routers-uncalibrated.safetensors."})
     boolean calibrate;
 
-    @Option(names = "--resume", description = "Continue from the latest checkpoint in DIR (same settings), to the same result as an uninterrupted run.")
-    boolean resume;
-
     @Override
     public Integer call() throws Exception {
-        RouterTrainer.Options o = new RouterTrainer.Options(sparsity, alpha, calibrate, new Optimization(steps, data.batch, accum, lr, schedule, warmup, weightDecay, clip, seed, evalEvery, checkpointEvery));
+        RouterTrainer.Options o = new RouterTrainer.Options(sparsity, alpha, calibrate, training.optimization(steps, data.batch, lr, schedule, warmup, weightDecay, seed));
         try (LoadedModel m = options.load(); Backend backend = options.backend()) {
             TokenDataset dataset = data.load(m.tokenizer(), seed);
             RouterTrainer trainer = new RouterTrainer(m.config(), m.weights(), backend, dataset, o, out, System.err);
-            HeldOut e = trainer.run(resume);
+            HeldOut e = trainer.run(training.resume);
             System.out.printf("held-out ppl %.4f, realised sparsity %.4f (target %.4f)%n  attn keep %s%n  mlp keep  %s%n",
                     e.ppl(), e.moduleSparsity(), sparsity, Comparison.numbers(e.attnKeep(), 3),
                     Comparison.numbers(e.mlpKeep(), 3));
