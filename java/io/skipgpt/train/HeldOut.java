@@ -11,8 +11,6 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
-import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -31,23 +29,16 @@ public record HeldOut(double nll, double ppl, double moduleSparsity, double flop
     }
 
     /**
-     * Scores examples (each its inputs and the last target) from an empty cache apiece, routed by {@code gate}
-     * (deterministic; {@link Gate#DENSE} without routers), which the caller owns.
+     * Scores whole examples ({@link TokenDataset#heldOut}, {@link TokenDataset#trainHead}) from an empty cache
+     * apiece, routed by {@code gate} (deterministic; {@link Gate#DENSE} without routers), which the caller owns.
      */
-    static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, TokenDataset.Batch held,
+    static HeldOut evaluate(LlamaConfig config, LlamaWeights weights, Backend backend, List<int[]> examples,
                             Gate gate, Adapter adapter) {
         RoutingStats stats = new RoutingStats(config);
         try (LlamaModel model = new LlamaModel(config, weights, backend, adapter)) {
             Routing routing = Routing.routed(gate, stats);
-            List<int[]> examples = new ArrayList<>();
             int longest = 2; // the least context perplexity takes, for want of examples
-            for (int s = 0; s < held.size(); s++) {
-                int[] in = held.inputs()[s], tg = held.targets()[s];
-                int[] ids = Arrays.copyOf(in, in.length + 1);
-                ids[in.length] = tg[tg.length - 1];
-                examples.add(ids);
-                longest = Math.max(longest, ids.length);
-            }
+            for (int[] ids : examples) longest = Math.max(longest, ids.length);
             // A context of the longest example: each is one window.
             Perplexity.Result total = new Perplexity(model, null, longest, routing).score(examples, null);
             return new HeldOut(total.meanNll(), total.ppl(), stats.moduleSparsity(), stats.flopSaving(),

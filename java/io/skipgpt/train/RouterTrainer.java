@@ -107,7 +107,7 @@ public final class RouterTrainer {
         return evaluateOn(routers, data.heldOut());
     }
 
-    HeldOut evaluateOn(Routers routers, TokenDataset.Batch examples) {
+    HeldOut evaluateOn(Routers routers, List<int[]> examples) {
         try (OnBackend<LlamaWeights> base = OnBackend.of(weights, backend);
                 RouterGate gate = new RouterGate(routers, backend, RouterGate.Mode.DETERMINISTIC, 0)) {
             return evaluate(base.get(), gate, examples);
@@ -115,7 +115,7 @@ public final class RouterTrainer {
     }
 
     // With the base weights and the gate's routers where the backend's ops read them.
-    private HeldOut evaluate(LlamaWeights base, RouterGate gate, TokenDataset.Batch examples) {
+    private HeldOut evaluate(LlamaWeights base, RouterGate gate, List<int[]> examples) {
         return HeldOut.evaluate(config, base, backend, examples, gate, Adapter.NONE);
     }
 
@@ -137,7 +137,7 @@ public final class RouterTrainer {
 
     // Each shift is made on the host routers and copied to bias, where gate reads it.
     private double calibrate(LlamaWeights base, Routers routers, OnBackend<Tensor> bias, RouterGate gate, int sequences) {
-        TokenDataset.Batch calib = data.trainHead(sequences);
+        List<int[]> calib = data.trainHead(sequences);
         double lo = -30, hi = 30;
         float[] unshifted = routers.bias().toFloatArray();
         for (int it = 0; it < 30; it++) {

@@ -9,6 +9,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.List;
 
 /**
@@ -207,14 +208,17 @@ public final class TokenDataset {
         return batchOf(picked);
     }
 
-    /** The first {@code count} training examples in corpus order (calibration); the stream's cursor does not move. */
-    public Batch trainHead(int count) {
-        return batchOf(train.subList(0, Math.min(count, train.size())));
+    /**
+     * The first {@code count} training examples in corpus order (calibration), whole (inputs and last target), as
+     * evaluation reads them; the stream's cursor does not move. Read-only.
+     */
+    public List<int[]> trainHead(int count) {
+        return Collections.unmodifiableList(train.subList(0, Math.min(count, train.size())));
     }
 
-    /** All held-out examples, in corpus order (empty when nothing is held out). */
-    public Batch heldOut() {
-        return batchOf(heldOut);
+    /** All held-out examples, whole, in corpus order (empty when nothing is held out). Read-only. */
+    public List<int[]> heldOut() {
+        return Collections.unmodifiableList(heldOut);
     }
 
     public Cursor cursor() {

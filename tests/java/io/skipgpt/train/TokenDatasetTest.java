@@ -151,7 +151,7 @@ class TokenDatasetTest {
         int n = all.trainSize();
         assertEquals(Math.round(0.2 * n), data.heldOutSize());
         assertEquals(n, data.trainSize() + data.heldOutSize());
-        Set<String> heldOut = new HashSet<>(examples(data.heldOut()));
+        Set<String> heldOut = new HashSet<>(whole(data.heldOut()));
         Set<String> training = new HashSet<>();
         for (int e = 0; e < 3; e++) training.addAll(examples(data.nextBatch(data.trainSize())));
         assertEquals(data.trainSize(), training.size());
@@ -161,10 +161,10 @@ class TokenDatasetTest {
         assertEquals(new HashSet<>(examples(all.nextBatch(n))), union);
 
         TokenDataset again = TokenDataset.load(List.of(file), TOKENIZER, new Options(Mode.PACKED, 8, 0.2, 7));
-        assertEquals(examples(data.heldOut()), examples(again.heldOut()));
+        assertEquals(whole(data.heldOut()), whole(again.heldOut()));
         assertEquals(data.fingerprint(), again.fingerprint());
         TokenDataset otherSeed = TokenDataset.load(List.of(file), TOKENIZER, new Options(Mode.PACKED, 8, 0.2, 8));
-        assertNotEquals(heldOut, new HashSet<>(examples(otherSeed.heldOut())));
+        assertNotEquals(heldOut, new HashSet<>(whole(otherSeed.heldOut())));
         assertNotEquals(data.fingerprint(), otherSeed.fingerprint());
     }
 
@@ -251,6 +251,13 @@ class TokenDatasetTest {
 
     private Path write(String name, String text) throws IOException {
         return Files.writeString(dir.resolve(name), text, StandardCharsets.UTF_8);
+    }
+
+    // Whole examples (heldOut) as strings, as examples(Batch) writes a batch's.
+    private static List<String> whole(List<int[]> examples) {
+        List<String> out = new ArrayList<>();
+        for (int[] e : examples) out.add(new String(e, 0, e.length));
+        return out;
     }
 
     private static List<String> examples(Batch batch) {
