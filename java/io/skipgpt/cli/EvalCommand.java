@@ -85,7 +85,7 @@ final class EvalCommand implements Callable<Integer> {
         }
         if (tasks != null || compare != null) return new EvalComparison(this).run();
         try (LoadedModel m = options.load(); Backend backend = options.backend();
-                LoraAdapter lora = loraOptions.open(m.config(), backend);
+                LoraAdapter lora = loraOptions.open(m.config());
                 LlamaModel model = ModelOptions.model(m, backend, lora);
                 Routing routing = routingOptions.open(m.config(), backend, new RoutingStats(m.config()))) {
             int context = ctx != null ? ctx : m.config().contextLength();

@@ -50,7 +50,7 @@ final class EvalComparison {
             for (ZeroShotTasks.Item item : items) requests += item.requests().size();
         }
         try (LoadedModel m = command.options.load(); Backend backend = command.options.backend();
-                LoraAdapter lora = command.loraOptions.open(m.config(), backend);
+                LoraAdapter lora = command.loraOptions.open(m.config());
                 LlamaModel model = ModelOptions.model(m, backend, lora)) {
             int context = command.ctx != null ? command.ctx : m.config().contextLength();
             List<Variant> variants = Variant.open(command.compare, command.routingOptions, m.config(), backend);

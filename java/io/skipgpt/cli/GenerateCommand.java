@@ -59,7 +59,7 @@ final class GenerateCommand implements Callable<Integer> {
         Sampler sampler = new Sampler(temperature, topP, seed != null ? seed : System.nanoTime());
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (LoadedModel m = options.load(); Backend backend = options.backend();
-                LoraAdapter lora = loraOptions.open(m.config(), backend);
+                LoraAdapter lora = loraOptions.open(m.config());
                 LlamaModel model = ModelOptions.model(m, backend, lora);
                 Routing routing = routingOptions.open(m.config(), backend, new RoutingStats(m.config()))) {
             if (echo) out.print(prompt);

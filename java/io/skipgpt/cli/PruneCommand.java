@@ -13,7 +13,6 @@ import io.skipgpt.routing.Routers;
 import io.skipgpt.routing.Routing;
 import io.skipgpt.routing.RoutingStats;
 import io.skipgpt.tensor.Backend;
-import io.skipgpt.tensor.Device;
 import io.skipgpt.train.HeldOut;
 import io.skipgpt.train.LoraTrainer;
 import io.skipgpt.train.Optimization;
@@ -131,13 +130,11 @@ final class PruneCommand implements Callable<Integer> {
                 long t2 = System.nanoTime();
                 System.err.printf("prune [3/4] evaluation on %s%n", eval != null ? eval : "the held-out examples");
                 List<Figures> rows = new ArrayList<>();
-                // the adapter as written, on the host for the merge and where the backend's ops read it
-                try (LoraAdapter lora = PeftDirectory.read(adapterDir, m.config());
-                        LoraAdapter onDevice = backend.device() == Device.CPU ? null : lora.uploadTo(backend)) {
+                // the adapter as written, on the host: for the merge, and the model copies it to a device
+                try (LoraAdapter lora = PeftDirectory.read(adapterDir, m.config())) {
                     rows.add(evaluate("dense", m, backend, dataset, evalDocs, null, Adapter.NONE));
                     rows.add(evaluate("routers (stage 1)", m, backend, dataset, evalDocs, routers, Adapter.NONE));
-                    rows.add(evaluate("routers + LoRA (stage 2)", m, backend, dataset, evalDocs, routers,
-                            onDevice != null ? onDevice : lora));
+                    rows.add(evaluate("routers + LoRA (stage 2)", m, backend, dataset, evalDocs, routers, lora));
                     System.err.printf("prune [4/4] merging the adapter -> %s%n", mergedDir);
                     MergeCommand.write(m, lora, routers, mergedDir);
                 }

@@ -119,7 +119,7 @@ final class ServeCommand implements Callable<Integer> {
         ServeSettings settings = new ServeSettings(modelName != null ? modelName : name, maxBatch, perRequest,
                 maxTokensTotal != null ? maxTokensTotal : Math.multiplyExact(maxBatch, perRequest), stepTokens,
                 maxQueue, apiKey);
-        try (weights; Backend backend = device.open(); LoraAdapter lora = loraOptions.open(config, backend);
+        try (weights; Backend backend = device.open(); LoraAdapter lora = loraOptions.open(config);
                 LlamaModel model = new LlamaModel(config, weights, backend, lora == null ? Adapter.NONE : lora);
                 Routing routing = routingOptions.open(config, backend, new RoutingStats(config))) {
             System.err.printf("KV cache pool: %d caches x %d tokens (%.1f MiB)%n", maxBatch, perRequest,

@@ -130,6 +130,12 @@ public final class LoraAdapter implements Adapter, AutoCloseable {
         return new LoraAdapter(model, config, backend.upload(storage));
     }
 
+    /** Itself when its matrices live on the backend's device, else {@link #uploadTo} there. */
+    @Override
+    public Adapter on(Backend backend) {
+        return storage.device() == backend.device() ? this : uploadTo(backend);
+    }
+
     /**
      * Sets every matrix to src's (an adapter of the same shape), in one copy through {@code backend}: host to device,
      * device to host, or on one device.

@@ -45,7 +45,9 @@ public final class LlamaModel implements AutoCloseable {
     /** The weights the ops read: {@code weights} itself when it already lives on the backend's device. */
     private final LlamaWeights deviceWeights;
     private final Backend backend;
+    /** The adapter the ops read: the caller's own when it already lives on the backend's device, else a copy. */
     private final Adapter adapter;
+    private final boolean ownsAdapter;
     private final Workspace ws;
 
     public LlamaModel(LlamaConfig config, LlamaWeights weights, Backend backend) {
@@ -56,8 +58,9 @@ public final class LlamaModel implements AutoCloseable {
         this.config = config;
         this.weights = weights;
         this.backend = backend;
-        this.adapter = adapter;
         this.deviceWeights = weights.tokenEmbedding().device() == backend.device() ? weights : weights.uploadTo(backend);
+        this.adapter = adapter.on(backend);
+        this.ownsAdapter = this.adapter != adapter;
         this.ws = new Workspace(config, backend);
     }
 
@@ -387,6 +390,7 @@ public final class LlamaModel implements AutoCloseable {
     @Override
     public void close() {
         ws.close();
+        if (ownsAdapter) adapter.close();
         if (deviceWeights != weights) deviceWeights.close();
     }
 }
