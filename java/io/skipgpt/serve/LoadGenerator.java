@@ -23,7 +23,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * A small load generator for an OpenAI-compatible server: a number of clients, each sending its next request
  * as soon as its last one is answered, until every request is done. Streaming requests are read event by event
  * (time to first token, text, usage); others as one JSON answer. Used by {@code serve-bench} and by tests.
- * It speaks plain HTTP/1.1 over sockets (Content-Length and chunked bodies, keep-alive).
+ * It speaks plain HTTP/1.1 over sockets (Content-Length and chunked bodies, keep-alive) rather than through
+ * java.net.http.HttpClient, to keep its own CPU use small on a machine it shares with the server; that saving was
+ * never measured against HttpClient (the tests use HttpClient), so it is a reason, not a figure.
  */
 public final class LoadGenerator {
     /** One request's result; {@code error} is null when it succeeded. */
