@@ -91,41 +91,36 @@ class BackendTest {
                     int kvHeads = headDim == 64 ? 1 : 2, heads = kvHeads * group, cache = 37 + 60 * group;
                     // a routed prefill: kept queries at scattered original positions, in no particular order
                     Tensor pos = t.distinct(n, cache);
-                    attention(String.format("group %d headDim %d n %d cache %d", group, headDim, n, cache),
-                            pos, cache, heads, kvHeads, headDim);
+                    attention("attention", String.format("group %d headDim %d n %d cache %d", group, headDim, n, cache),
+                            pos, null, cache, heads, kvHeads, headDim);
                 }
             }
         }
         // a dense prefill: every position once, in order
         int[] all = new int[64];
         Arrays.setAll(all, i -> i);
-        attention("prefill 64", t.ints(all), 64, 8, 2, 8);
+        attention("attention", "prefill 64", t.ints(all), null, 64, 8, 2, 8);
     }
 
-    private void attention(String label, Tensor pos, int cache, int heads, int kvHeads, int headDim) {
+    // Attention over fresh q [n, heads·hd] in [-3, 3] and k, v [cache, kvHeads·hd] in [-1, 1]; starts null (one
+    // cache) or the per-query cache starts.
+    private void attention(String op, String label, Tensor pos, Tensor starts, int cache, int heads, int kvHeads,
+                           int headDim) {
         int n = (int) pos.size();
         Tensor q = t.uniform(-3, 3, n, heads * headDim);
         Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
-        compare("attention", label, FP32, new int[] {n, heads * headDim},
-                (b, out) -> b.attention(out, q, k, v, pos, heads, kvHeads, headDim));
+        compare(op, label, FP32, new int[] {n, heads * headDim},
+                (b, out) -> b.attention(out, q, k, v, pos, starts, heads, kvHeads, headDim));
     }
 
     @Test
     void attentionWithKeyStarts() {
         // Caches of several sequences as slots of 40 rows of one k, v: decode steps (one query per sequence, slots
         // out of order) and prompt pieces (several queries of one sequence share a start).
-        attentionWithKeyStarts("decode steps", t.ints(39, 0, 17, 5), t.ints(80, 0, 120, 40), 160, 8, 2, 6);
-        attentionWithKeyStarts("prompt pieces", t.ints(0, 1, 2, 30, 31), t.ints(40, 40, 40, 0, 0), 80, 4, 4, 8);
+        attention("attention keyStarts", "decode steps", t.ints(39, 0, 17, 5), t.ints(80, 0, 120, 40), 160, 8, 2, 6);
+        attention("attention keyStarts", "prompt pieces", t.ints(0, 1, 2, 30, 31), t.ints(40, 40, 40, 0, 0), 80, 4, 4, 8);
     }
 
-    private void attentionWithKeyStarts(String label, Tensor pos, Tensor starts, int cache, int heads, int kvHeads,
-                                        int headDim) {
-        int n = (int) pos.size();
-        Tensor q = t.uniform(-3, 3, n, heads * headDim);
-        Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
-        compare("attention keyStarts", label, FP32, new int[] {n, heads * headDim},
-                (b, out) -> b.attention(out, q, k, v, pos, starts, heads, kvHeads, headDim));
-    }
 
     /** One call over slices of a shared cache gives, bit for bit, what one call per slice gives. */
     @Test

@@ -269,24 +269,29 @@ class CudaBackendTest {
                 for (int n : new int[] {1, 3, 17, 100}) {
                     int kvHeads = headDim >= 64 ? 1 : 2, heads = kvHeads * group, cache = 37 + 60 * group;
                     // a routed prefill: kept queries at scattered original positions, in no particular order
-                    attention(String.format("group %d headDim %d n %d cache %d", group, headDim, n, cache),
-                            t.distinct(Math.min(n, cache), cache), cache, heads, kvHeads, headDim);
+                    attention("attention", String.format("group %d headDim %d n %d cache %d", group, headDim, n, cache),
+                            FP32, cuda, t.distinct(Math.min(n, cache), cache), null, cache, heads, kvHeads, headDim);
                 }
             }
         }
         // dense prefills over several key tiles, and decode against a long cache (split keys)
-        attention("prefill 300, LLaMA-2 heads", t.ints(range(0, 300)), 300, 32, 32, 128);
-        attention("prefill 200, GQA 8", t.ints(range(0, 200)), 200, 32, 8, 128);
-        attention("decode at 4095", t.ints(4095), 4096, 32, 8, 128);
-        attention("batched decode", t.ints(4095, 17, 1000, 2047), 4096, 8, 2, 64);
+        attention("attention", "prefill 300, LLaMA-2 heads", FP32, cuda, t.ints(range(0, 300)), null, 300, 32, 32, 128);
+        attention("attention", "prefill 200, GQA 8", FP32, cuda, t.ints(range(0, 200)), null, 200, 32, 8, 128);
+        attention("attention", "decode at 4095", FP32, cuda, t.ints(4095), null, 4096, 32, 8, 128);
+        attention("attention", "batched decode", FP32, cuda, t.ints(4095, 17, 1000, 2047), null, 4096, 8, 2, 64);
     }
 
-    private void attention(String label, Tensor pos, int cache, int heads, int kvHeads, int headDim) {
+
+    // Attention over fresh q [n, heads·hd] in [-3, 3] and k, v [cache, kvHeads·hd] in [-1, 1] on gpu against the
+    // reference; starts null (one cache) or the per-query cache starts.
+    private void attention(String op, String label, double tol, Backend gpu, Tensor pos, Tensor starts, int cache,
+                           int heads, int kvHeads, int headDim) {
         int n = (int) pos.size();
         Tensor q = t.uniform(-3, 3, n, heads * headDim);
         Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
-        compare("attention", label, FP32, cuda, new int[] {n, heads * headDim},
-                (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos), heads, kvHeads, headDim));
+        compare(op, label, tol, gpu, new int[] {n, heads * headDim},
+                (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos),
+                        starts == null ? null : in.apply(starts), heads, kvHeads, headDim));
     }
 
     /**
@@ -297,48 +302,30 @@ class CudaBackendTest {
     @Test
     void attentionAtBf16() {
         try (Backend chunked = CudaBackend.open(CudaBackend.Precision.BF16, 64 << 10)) {
-            attentionAtBf16("prefill 300, GQA 4", cudaBf16, t.ints(range(0, 300)), 300, 8, 2, 64);
-            attentionAtBf16("routed prefill 100 of 400, LLaMA-3 heads", cudaBf16, t.distinct(100, 400), 400, 32, 8, 128);
-            attentionAtBf16("prefill 333 in chunks of 16", chunked, t.ints(range(0, 333)), 333, 8, 4, 32);
-            attentionAtBf16("head_dim 80, 64 queries in chunks", chunked, t.ints(range(136, 200)), 200, 4, 1, 80);
+            attention("attention bf16", "prefill 300, GQA 4", BF16, cudaBf16, t.ints(range(0, 300)), null, 300, 8, 2, 64);
+            attention("attention bf16", "routed prefill 100 of 400, LLaMA-3 heads", BF16, cudaBf16, t.distinct(100, 400),
+                    null, 400, 32, 8, 128);
+            attention("attention bf16", "prefill 333 in chunks of 16", BF16, chunked, t.ints(range(0, 333)), null, 333, 8, 4, 32);
+            attention("attention bf16", "head_dim 80, 64 queries in chunks", BF16, chunked, t.ints(range(136, 200)), null, 200, 4, 1, 80);
         }
-        Tensor pos = t.ints(range(0, CudaBackend.GEMM_ATTENTION_MIN_ROWS - 1));
-        int n = (int) pos.size();
-        Tensor q = t.uniform(-3, 3, n, 64), k = t.uniform(-1, 1, n, 32), v = t.uniform(-1, 1, n, 32);
-        compare("attention bf16, few queries", "fp32 kernel", FP32, cudaBf16, new int[] {n, 64},
-                (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos), 4, 2, 16));
+        int n = CudaBackend.GEMM_ATTENTION_MIN_ROWS - 1;
+        attention("attention bf16, few queries", "fp32 kernel", FP32, cudaBf16, t.ints(range(0, n)), null, n, 4, 2, 16);
     }
 
-    private void attentionAtBf16(String label, Backend gpu, Tensor pos, int cache, int heads, int kvHeads, int headDim) {
-        int n = (int) pos.size();
-        Tensor q = t.uniform(-3, 3, n, heads * headDim);
-        Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
-        compare("attention bf16", label, BF16, gpu, new int[] {n, heads * headDim},
-                (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos), heads, kvHeads, headDim));
-    }
 
     @Test
     void attentionWithKeyStarts() {
         // Per-query caches in one k, v (the per-query kernel): every head size class it takes (32, 64, 128 and 256
         // columns a warp) and the wide fallback beyond; decode steps in slots of 520 rows, out of order, one short.
         for (int headDim : new int[] {6, 64, 128, 200, 300}) {
-            attentionWithKeyStarts("decode steps headDim " + headDim, t.ints(519, 0, 300, 7), t.ints(1040, 0, 520, 1560),
+            attention("attention keyStarts", "decode steps headDim " + headDim, FP32, cuda, t.ints(519, 0, 300, 7), t.ints(1040, 0, 520, 1560),
                     2080, 8, 2, headDim);
         }
-        attentionWithKeyStarts("16 decode steps, LLaMA-2 heads", t.ints(range(496, 512)), t.ints(IntStream.range(0, 16).map(i -> 512 * i).toArray()),
-                16 * 512, 32, 32, 128);
-        attentionWithKeyStarts("prompt pieces", t.ints(0, 1, 2, 30, 31), t.ints(40, 40, 40, 0, 0), 80, 4, 4, 64);
+        attention("attention keyStarts", "16 decode steps, LLaMA-2 heads", FP32, cuda, t.ints(range(496, 512)),
+                t.ints(IntStream.range(0, 16).map(i -> 512 * i).toArray()), 16 * 512, 32, 32, 128);
+        attention("attention keyStarts", "prompt pieces", FP32, cuda, t.ints(0, 1, 2, 30, 31), t.ints(40, 40, 40, 0, 0), 80, 4, 4, 64);
     }
 
-    private void attentionWithKeyStarts(String label, Tensor pos, Tensor starts, int cache, int heads, int kvHeads,
-                                        int headDim) {
-        int n = (int) pos.size();
-        Tensor q = t.uniform(-3, 3, n, heads * headDim);
-        Tensor k = t.uniform(-1, 1, cache, kvHeads * headDim), v = t.uniform(-1, 1, cache, kvHeads * headDim);
-        compare("attention keyStarts", label, FP32, cuda, new int[] {n, heads * headDim},
-                (b, in, o) -> b.attention(o[0], in.apply(q), in.apply(k), in.apply(v), in.apply(pos), in.apply(starts),
-                        heads, kvHeads, headDim));
-    }
 
     @Test
     void swiglu() {
